@@ -1,0 +1,1 @@
+"""The worker side: the task ``backend.process_event`` and one handler per event type."""

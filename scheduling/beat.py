@@ -1,0 +1,107 @@
+"""The project's beat scheduler: events fire from an index, not from a reload.
+
+Stock ``DatabaseScheduler`` keeps every enabled ``PeriodicTask`` in memory
+and reloads all of them whenever any row changes. Events are different:
+each has an indexed ``next_run_at``, so each tick asks the database only
+"what is due now?", claims those firings (an ``Occurrence`` row each,
+committed before publishing) and publishes them all, in batches. Other
+periodic tasks (``celery.backend_cleanup``, anything added by hand in the
+admin) keep the stock behaviour, with event rows left out of the reload.
+
+Beat sleeps at most ``SCHEDULING_BEAT_POLL_SECONDS``, so an event inserted
+while it sleeps waits no longer than that.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, close_old_connections
+from django.db.models import QuerySet
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from scheduling import selectors
+from scheduling.services import occurrences
+from scheduling.services.beat_rows import EVENT_QUEUE, EVENT_TASK_NAME
+
+logger = logging.getLogger(__name__)
+
+# A claim not marked sent after this long was left by a beat that died
+# between committing the claim and publishing it.
+STALE_CLAIM_AGE = timedelta(seconds=60)
+STALE_CLAIM_CHECK_EVERY = timedelta(seconds=30)
+
+
+class EventScheduler(DatabaseScheduler):
+    """``DatabaseScheduler`` that dispatches events from ``next_run_at``."""
+
+    _last_stale_check: datetime | None = None
+
+    def enabled_models_qs(self) -> QuerySet[PeriodicTask]:
+        # Event rows are dispatched by dispatch_events(); loading them too
+        # would fire them twice and make every reload O(all events).
+        return super().enabled_models_qs().exclude(task=EVENT_TASK_NAME)
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        event_wait = self.dispatch_events()
+        stock_wait = super().tick(*args, **kwargs)
+        return min(event_wait, stock_wait)
+
+    def dispatch_events(self) -> float:
+        """Publish every due event; return seconds until the next check."""
+        poll = settings.SCHEDULING_BEAT_POLL_SECONDS
+        try:
+            close_old_connections()
+            now = timezone.now()
+            self._republish_stale_claims(now)
+            self._dispatch_due(now)
+            next_due = selectors.next_due_at()
+        except (DatabaseError, InterfaceError, KombuOperationalError, OSError):
+            # Database or broker unreachable: claims already committed are
+            # re-published by _republish_stale_claims once it is back.
+            logger.exception("event dispatch failed; retrying in %.1f s", poll)
+            return poll
+        if next_due is None:
+            return poll
+        return max(0.0, min(poll, (next_due - timezone.now()).total_seconds()))
+
+    def _dispatch_due(self, now: datetime) -> None:
+        batch_size = settings.SCHEDULING_BEAT_BATCH_SIZE
+        while True:
+            batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
+            self._publish(batch)
+            if len(batch) < batch_size:
+                return
+
+    def _republish_stale_claims(self, now: datetime) -> None:
+        last = self._last_stale_check
+        if last is not None and now - last < STALE_CLAIM_CHECK_EVERY:
+            return
+        self._last_stale_check = now
+        stale = occurrences.stale_claims(
+            now=now, older_than=STALE_CLAIM_AGE, limit=settings.SCHEDULING_BEAT_BATCH_SIZE
+        )
+        if stale:
+            logger.warning("re-publishing %d claimed occurrences never sent", len(stale))
+            self._publish(stale)
+
+    def _publish(self, batch: list[occurrences.Dispatch]) -> None:
+        if not batch:
+            return
+        producer = self.producer
+        for dispatch in batch:
+            self.app.send_task(
+                EVENT_TASK_NAME,
+                kwargs={"event_id": dispatch.event_id, "occurrence_id": dispatch.occurrence_id},
+                task_id=dispatch.task_id,
+                queue=EVENT_QUEUE,
+                producer=producer,
+            )
+        occurrences.mark_sent(batch, now=timezone.now())
+        logger.info("published %d event occurrences", len(batch))

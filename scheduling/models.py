@@ -1,0 +1,164 @@
+"""The domain: scheduled events and the history of their firings.
+
+Each ``ScheduledEvent`` has one django-celery-beat ``PeriodicTask`` (the row
+the admin's periodic-task editor shows). Beat dispatches from the event's
+indexed ``next_run_at``; the beat row is the editable calendar and is kept in
+step by ``scheduling.signals``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django_celery_beat.models import PeriodicTask
+
+
+class EventType(models.TextChoices):
+    APPOINTMENT_REMINDER = "APPOINTMENT_REMINDER"
+    APPOINTMENT_FOLLOW_UP = "APPOINTMENT_FOLLOW_UP"
+    BUSINESS_RULE = "BUSINESS_RULE"
+    REPORT_GENERATION = "REPORT_GENERATION"
+    DATA_CLEANUP = "DATA_CLEANUP"
+
+
+class EventStatus(models.TextChoices):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class ScheduledEvent(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event_type = models.CharField(max_length=64, choices=EventType.choices)
+    service_id = models.CharField(max_length=64, default="backend")
+    entity_id = models.CharField(max_length=128, db_index=True)
+    # The one-off instant, or the first instant a recurring event may fire.
+    scheduled_time = models.DateTimeField()
+    resource_timezone = models.CharField(max_length=64)
+    user_timezone = models.CharField(max_length=64)
+    execution_timezone = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict, blank=True)
+    recurrence = models.JSONField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=EventStatus.choices, default=EventStatus.SCHEDULED
+    )
+    # Given by the caller; a retry with the same key returns the same event.
+    # NULL, not "", when absent: the unique constraint covers given keys only.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # The next instant beat must fire this event; None when nothing is left
+    # to fire (cancelled, fired one-off, exhausted rule, disabled beat row).
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    # Firings claimed so far: the recurrence's ``count`` is checked against it.
+    fired_count = models.PositiveIntegerField(default=0)
+    periodic_task = models.OneToOneField(
+        PeriodicTask,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="scheduled_event",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["scheduled_time"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service_id", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="event_unique_idempotency_key_per_service",
+            ),
+            # Scheduling the same thing twice must not create a second event;
+            # cancelled and finished events do not block a new one.
+            models.UniqueConstraint(
+                fields=["service_id", "event_type", "entity_id", "scheduled_time"],
+                condition=Q(status="scheduled"),
+                name="event_unique_active_natural_key",
+            ),
+        ]
+        indexes = [
+            # Beat's only hot query: what is due, oldest first.
+            models.Index(
+                fields=["next_run_at"],
+                condition=Q(status="scheduled", next_run_at__isnull=False),
+                name="event_due_idx",
+            ),
+            models.Index(fields=["service_id", "entity_id"], name="event_service_entity_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} for {self.entity_id} ({self.id})"
+
+    @property
+    def is_recurring(self) -> bool:
+        return self.recurrence is not None
+
+    @property
+    def timezone_context(self) -> dict[str, str]:
+        return {
+            "resource_timezone": self.resource_timezone,
+            "user_timezone": self.user_timezone,
+            "execution_timezone": self.execution_timezone,
+        }
+
+
+class OccurrenceStatus(models.TextChoices):
+    CLAIMED = "claimed"
+    SENT = "sent"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    MISSED = "missed"
+
+
+# An occurrence in one of these states never runs its handler again.
+FINAL_OCCURRENCE_STATUSES = (
+    OccurrenceStatus.SUCCEEDED,
+    OccurrenceStatus.FAILED,
+    OccurrenceStatus.SKIPPED,
+    OccurrenceStatus.MISSED,
+)
+
+
+def occurrence_task_id(event_id: uuid.UUID, scheduled_for_iso: str) -> str:
+    """The Celery task id of an occurrence: the same firing, the same id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"occurrence:{event_id}:{scheduled_for_iso}"))
+
+
+class Occurrence(models.Model):
+    """One firing of an event: its claim, its run history and its outcome."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(ScheduledEvent, on_delete=models.CASCADE, related_name="occurrences")
+    scheduled_for = models.DateTimeField()
+    status = models.CharField(
+        max_length=16, choices=OccurrenceStatus.choices, default=OccurrenceStatus.CLAIMED
+    )
+    task_id = models.CharField(max_length=64, unique=True)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-scheduled_for"]
+        constraints = [
+            # The claim: one firing per event and instant, whoever asks.
+            models.UniqueConstraint(
+                fields=["event", "scheduled_for"], name="occurrence_unique_event_instant"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "claimed_at"], name="occurrence_status_idx"),
+            models.Index(fields=["finished_at"], name="occurrence_finished_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} @ {self.scheduled_for.isoformat()} ({self.status})"

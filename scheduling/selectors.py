@@ -1,0 +1,148 @@
+"""Every read that returns events."""
+
+from __future__ import annotations
+
+import itertools
+import zoneinfo
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone as django_timezone
+
+from scheduling.exceptions import EventValidationError
+from scheduling.models import EventStatus, ScheduledEvent
+from scheduling.recurrence import is_aware, is_valid_timezone, iter_fires
+from scheduling.services.beat_rows import cron_pattern, event_rule
+
+
+def get_upcoming_events(
+    *,
+    service_id: str = "backend",
+    entity_id: str | None = None,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    timezone: str = "UTC",
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Scheduled firings in ``[start_time, end_time]``, soonest first.
+
+    ``start_time`` defaults to now; without ``end_time`` the window is open.
+    A recurring event appears once per firing in the window, at most
+    ``SCHEDULING_UPCOMING_MAX_PER_EVENT`` times; at most ``limit`` items are
+    returned. ``scheduled_time`` is ISO 8601 in ``timezone`` with its offset.
+    Raise EventValidationError on a naive datetime or an unknown zone.
+    """
+    _check_window(start_time, end_time, timezone)
+    window_start = start_time or django_timezone.now()
+    events = _scheduled_events(service_id, entity_id)
+    firings = itertools.chain(
+        _one_off_firings(events, window_start, end_time, limit),
+        _recurring_firings(events, window_start, end_time),
+    )
+    zone = zoneinfo.ZoneInfo(timezone)
+    ordered = sorted(firings, key=lambda firing: firing[1])[:limit]
+    return [_as_dict(event, instant, zone) for event, instant in ordered]
+
+
+def _check_window(start: datetime | None, end: datetime | None, tz: str) -> None:
+    errors: dict[str, str] = {}
+    for field, value in (("start_time", start), ("end_time", end)):
+        if value is not None and (not isinstance(value, datetime) or not is_aware(value)):
+            errors[field] = "must be a timezone-aware datetime"
+    if not is_valid_timezone(tz):
+        errors["timezone"] = f"unknown IANA timezone: {tz!r}"
+    if not errors and start is not None and end is not None and end < start:
+        errors["end_time"] = "must not be before start_time"
+    if errors:
+        raise EventValidationError(errors)
+
+
+def _scheduled_events(service_id: str, entity_id: str | None) -> QuerySet[ScheduledEvent]:
+    events = ScheduledEvent.objects.filter(
+        service_id=service_id, status=EventStatus.SCHEDULED, next_run_at__isnull=False
+    )
+    if entity_id is not None:
+        events = events.filter(entity_id=entity_id)
+    return events
+
+
+def _one_off_firings(
+    events: QuerySet[ScheduledEvent], start: datetime, end: datetime | None, limit: int
+) -> Iterator[tuple[ScheduledEvent, datetime]]:
+    one_offs = events.filter(recurrence__isnull=True, next_run_at__gte=start)
+    if end is not None:
+        one_offs = one_offs.filter(next_run_at__lte=end)
+    for event in one_offs.order_by("next_run_at")[:limit]:
+        assert event.next_run_at is not None
+        yield event, event.next_run_at
+
+
+def _recurring_firings(
+    events: QuerySet[ScheduledEvent], start: datetime, end: datetime | None
+) -> Iterator[tuple[ScheduledEvent, datetime]]:
+    recurring = events.filter(recurrence__isnull=False, periodic_task__crontab__isnull=False)
+    for event in recurring.select_related("periodic_task__crontab"):
+        for instant in _expand(event, start, end):
+            yield event, instant
+
+
+def _expand(event: ScheduledEvent, start: datetime, end: datetime | None) -> list[datetime]:
+    """The event's firings in the window, computed as beat computes them."""
+    assert event.next_run_at is not None
+    assert event.periodic_task is not None
+    crontab = event.periodic_task.crontab
+    rule = event_rule(event)
+    first = event.next_run_at
+    if start > first and (rule is None or rule.count is None):
+        # Without a count, firings before the window change nothing: jump.
+        first = start - timedelta(microseconds=1)
+        fires: Iterator[datetime] = iter(())
+    else:
+        fires = iter([first])
+    fires = itertools.chain(
+        fires,
+        iter_fires(
+            cron_pattern(crontab),
+            str(crontab.timezone),
+            after=first,
+            rule=rule,
+            fired=event.fired_count + 1,
+        ),
+    )
+    in_window = (t for t in fires if t >= start)
+    bounded = itertools.takewhile(lambda t: end is None or t <= end, in_window)
+    return list(itertools.islice(bounded, settings.SCHEDULING_UPCOMING_MAX_PER_EVENT))
+
+
+def _as_dict(event: ScheduledEvent, instant: datetime, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": str(event.id),
+        "type": event.event_type,
+        "service_id": event.service_id,
+        "entity_id": event.entity_id,
+        "scheduled_time": instant.astimezone(zone).isoformat(),
+        "timezone_context": event.timezone_context,
+        "payload": event.payload,
+        "recurrence": event.recurrence,
+        "status": event.status,
+    }
+
+
+def events_for_entity(*, entity_id: str, service_id: str = "backend") -> QuerySet[ScheduledEvent]:
+    """All events of one entity (any status), newest first."""
+    return ScheduledEvent.objects.filter(service_id=service_id, entity_id=entity_id).order_by(
+        "-created_at"
+    )
+
+
+def next_due_at() -> datetime | None:
+    """The earliest ``next_run_at`` of any scheduled event (beat's sleep bound)."""
+    return (
+        ScheduledEvent.objects.filter(status=EventStatus.SCHEDULED, next_run_at__isnull=False)
+        .order_by("next_run_at")
+        .values_list("next_run_at", flat=True)
+        .first()
+    )

@@ -1,0 +1,133 @@
+"""Write the django-celery-beat rows that mirror events, and read them back.
+
+Rows are inserted with ``bulk_create`` on purpose: ``PeriodicTask.save()``
+bumps ``PeriodicTasks.last_update``, which makes the stock scheduler reload
+every enabled row and serialises concurrent bookings on that single row.
+Beat finds events through ``ScheduledEvent.next_run_at`` instead, so it needs
+no such signal for them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
+
+from scheduling.recurrence import CronPattern, RecurrenceError, Rule, next_fire, parse_recurrence
+
+if TYPE_CHECKING:
+    from scheduling.models import ScheduledEvent
+    from scheduling.validation import EventSpec
+
+EVENT_TASK_NAME = "backend.process_event"
+EVENT_QUEUE = "backend-events"
+
+
+def periodic_task_name(spec: EventSpec, event_id: uuid.UUID) -> str:
+    # Names are unique and shown in the admin list: readable, then the id.
+    return f"{spec.event_type} {spec.entity_id[:80]} {event_id}"
+
+
+def create_periodic_tasks(
+    specs: Sequence[EventSpec], event_ids: Sequence[uuid.UUID]
+) -> list[PeriodicTask]:
+    """Insert one enabled PeriodicTask per spec, in order; kwargs carry the id only."""
+    tasks = [
+        _unsaved_periodic_task(spec, event_id)
+        for spec, event_id in zip(specs, event_ids, strict=True)
+    ]
+    one_offs = [(task, spec) for task, spec in zip(tasks, specs, strict=True) if spec.rule is None]
+    clocks = ClockedSchedule.objects.bulk_create(
+        [ClockedSchedule(clocked_time=spec.scheduled_time) for _, spec in one_offs]
+    )
+    for (task, _), clock in zip(one_offs, clocks, strict=True):
+        task.clocked = clock
+    for task, spec in zip(tasks, specs, strict=True):
+        if spec.rule is not None:
+            task.crontab = crontab_for(spec.rule)
+    return PeriodicTask.objects.bulk_create(tasks)
+
+
+def _unsaved_periodic_task(spec: EventSpec, event_id: uuid.UUID) -> PeriodicTask:
+    rule = spec.rule
+    return PeriodicTask(
+        name=periodic_task_name(spec, event_id),
+        task=EVENT_TASK_NAME,
+        kwargs=json.dumps({"event_id": str(event_id)}),
+        args="[]",
+        queue=EVENT_QUEUE,
+        one_off=rule is None,
+        start_time=spec.scheduled_time if rule else None,
+        expires=rule.until if rule else None,
+        enabled=True,
+        description=f"{spec.event_type} for {spec.entity_id} (service {spec.service_id})",
+    )
+
+
+def crontab_for(rule: Rule) -> CrontabSchedule:
+    """The shared CrontabSchedule row for a rule's calendar in its zone."""
+    pattern = rule.to_cron()
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=pattern.minute,
+        hour=pattern.hour,
+        day_of_month=pattern.day_of_month,
+        month_of_year=pattern.month_of_year,
+        day_of_week=pattern.day_of_week,
+        timezone=rule.timezone,
+    )
+    return crontab
+
+
+def disable_periodic_tasks(task_ids: Sequence[int]) -> None:
+    # update() on purpose: no PeriodicTasks bump (see the module docstring).
+    PeriodicTask.objects.filter(pk__in=task_ids).update(enabled=False)
+
+
+def cron_pattern(crontab: CrontabSchedule) -> CronPattern:
+    return CronPattern(
+        minute=crontab.minute,
+        hour=crontab.hour,
+        day_of_month=crontab.day_of_month,
+        month_of_year=crontab.month_of_year,
+        day_of_week=crontab.day_of_week,
+    )
+
+
+def event_rule(event: ScheduledEvent) -> Rule | None:
+    """The stored recurrence of an event as a Rule (None for a one-off)."""
+    if event.recurrence is None:
+        return None
+    return parse_recurrence(
+        event.recurrence, start=event.scheduled_time, default_timezone=event.execution_timezone
+    )
+
+
+def next_run_from_beat_row(event: ScheduledEvent, *, after: datetime) -> datetime | None:
+    """When the event fires next according to its beat row; None if never.
+
+    The beat row is the calendar (an admin may have edited it); the event's
+    recurrence adds the limits a crontab cannot express.
+    """
+    task = event.periodic_task
+    if task is None or not task.enabled:
+        return None
+    if task.clocked_id is not None:
+        return task.clocked.clocked_time
+    if task.crontab_id is None:
+        return None
+    crontab = task.crontab
+    try:
+        return next_fire(
+            cron_pattern(crontab),
+            str(crontab.timezone),
+            after=after,
+            rule=event_rule(event),
+            fired=event.fired_count,
+        )
+    except RecurrenceError:
+        # An admin typo in the crontab: the event cannot fire until fixed.
+        return None

@@ -1,0 +1,230 @@
+"""Occurrences: beat claims them, the worker runs them, the clean-up purges them.
+
+The life of one firing::
+
+    claimed ──(beat published it)──▶ sent ──▶ running ──▶ succeeded
+                                                 │  ╰──▶ failed   (retries exhausted)
+                                                 ╰─────▶ skipped  (cancelled, no handler, stale)
+
+Every transition is a conditional ``update()`` whose row count says whether
+this caller won, so two beats or a redelivered message never run a
+finished occurrence again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F, QuerySet
+from django_celery_beat.models import PeriodicTask
+from django_celery_results.models import TaskResult
+
+from scheduling.models import (
+    FINAL_OCCURRENCE_STATUSES,
+    EventStatus,
+    Occurrence,
+    OccurrenceStatus,
+    ScheduledEvent,
+    occurrence_task_id,
+)
+from scheduling.services import beat_rows
+
+# bulk_update builds one CASE expression per batch; SQLite caps its depth.
+_UPDATE_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """What beat must publish for one claimed occurrence."""
+
+    event_id: str
+    occurrence_id: str
+    task_id: str
+
+
+# --- Beat side -------------------------------------------------------------------
+
+
+def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
+    """Claim up to ``limit`` due firings and advance their events; return them.
+
+    Committed before anything is published: a crash after this leaves
+    ``claimed`` rows that ``stale_claims`` hands back, never a lost or
+    doubled firing. Recurring events that missed several slots (beat was
+    down) fire once and move to their next slot after ``now`` (coalescing).
+    """
+    with transaction.atomic():
+        events = list(_due_events(now)[:limit])
+        if not events:
+            return []
+        claims = [_new_claim(event, now) for event in events]
+        Occurrence.objects.bulk_create(claims, ignore_conflicts=True)
+        inserted = set(
+            Occurrence.objects.filter(pk__in=[c.pk for c in claims]).values_list("pk", flat=True)
+        )
+        _advance(events, now=now)
+    return [
+        Dispatch(event_id=str(c.event_id), occurrence_id=str(c.pk), task_id=c.task_id)
+        for c in claims
+        if c.pk in inserted
+    ]
+
+
+def _due_events(now: datetime) -> QuerySet[ScheduledEvent]:
+    due = (
+        ScheduledEvent.objects.filter(status=EventStatus.SCHEDULED, next_run_at__lte=now)
+        .select_related("periodic_task__crontab", "periodic_task__clocked")
+        .order_by("next_run_at")
+    )
+    if connection.features.has_select_for_update_skip_locked:
+        # Several beats on PostgreSQL: each takes rows the others have not locked.
+        due = due.select_for_update(skip_locked=True, of=("self",))
+    return due
+
+
+def _new_claim(event: ScheduledEvent, now: datetime) -> Occurrence:
+    assert event.next_run_at is not None
+    return Occurrence(
+        id=uuid.uuid4(),
+        event=event,
+        scheduled_for=event.next_run_at,
+        task_id=occurrence_task_id(event.id, event.next_run_at.isoformat()),
+        status=OccurrenceStatus.CLAIMED,
+        claimed_at=now,
+    )
+
+
+def _advance(events: list[ScheduledEvent], *, now: datetime) -> None:
+    fired_one_offs: list[int] = []
+    for event in events:
+        assert event.next_run_at is not None
+        event.fired_count += 1
+        event.updated_at = now
+        if event.is_recurring:
+            event.next_run_at = beat_rows.next_run_from_beat_row(
+                event, after=max(event.next_run_at, now)
+            )
+        else:
+            event.next_run_at = None
+            if event.periodic_task_id is not None:
+                fired_one_offs.append(event.periodic_task_id)
+    ScheduledEvent.objects.bulk_update(
+        events, ["fired_count", "next_run_at", "updated_at"], batch_size=_UPDATE_BATCH
+    )
+    # Shown in the admin as run; disabled so nothing fires it again.
+    PeriodicTask.objects.filter(pk__in=fired_one_offs).update(
+        enabled=False, last_run_at=now, total_run_count=F("total_run_count") + 1
+    )
+
+
+def mark_sent(dispatches: list[Dispatch], *, now: datetime) -> None:
+    # Only claimed rows: a fast worker may already have moved one on.
+    Occurrence.objects.filter(
+        pk__in=[d.occurrence_id for d in dispatches], status=OccurrenceStatus.CLAIMED
+    ).update(status=OccurrenceStatus.SENT, sent_at=now)
+
+
+def stale_claims(*, now: datetime, older_than: timedelta, limit: int) -> list[Dispatch]:
+    """Claims never marked sent (beat died mid-publish): to publish again.
+
+    The task id is the same, and the worker skips an occurrence that has
+    finished, so publishing twice never runs the handler twice.
+    """
+    rows = Occurrence.objects.filter(
+        status=OccurrenceStatus.CLAIMED, claimed_at__lt=now - older_than
+    ).values_list("event_id", "pk", "task_id")[:limit]
+    return [Dispatch(str(event_id), str(pk), task_id) for event_id, pk, task_id in rows]
+
+
+# --- Worker side ---------------------------------------------------------------
+
+
+def begin_occurrence(
+    *, event_id: str, occurrence_id: str | None, task_id: str | None, now: datetime
+) -> Occurrence | None:
+    """Mark an occurrence running and return it; None if it must not run.
+
+    None means the event is unknown or the occurrence already reached a final
+    state (a duplicate delivery). Without ``occurrence_id`` (a manual run
+    from the admin) a new occurrence is recorded at ``now``.
+    """
+    if occurrence_id is None:
+        occurrence_id = _record_manual_occurrence(event_id, task_id=task_id, now=now)
+        if occurrence_id is None:
+            return None
+    started = (
+        Occurrence.objects.filter(pk=occurrence_id)
+        .exclude(status__in=FINAL_OCCURRENCE_STATUSES)
+        .update(status=OccurrenceStatus.RUNNING, started_at=now, attempts=F("attempts") + 1)
+    )
+    if not started:
+        return None
+    return Occurrence.objects.select_related("event").get(pk=occurrence_id)
+
+
+def _record_manual_occurrence(event_id: str, *, task_id: str | None, now: datetime) -> str | None:
+    if not ScheduledEvent.objects.filter(pk=event_id).exists():
+        return None
+    occurrence = Occurrence.objects.create(
+        event_id=event_id,
+        scheduled_for=now,
+        task_id=task_id or str(uuid.uuid4()),
+        status=OccurrenceStatus.CLAIMED,
+        claimed_at=now,
+    )
+    return str(occurrence.pk)
+
+
+def complete_occurrence(occurrence: Occurrence, *, result: Any, now: datetime) -> None:
+    _finish(occurrence, OccurrenceStatus.SUCCEEDED, now=now, result=result)
+    _settle_event(occurrence.event_id, success=True)
+
+
+def skip_occurrence(occurrence: Occurrence, *, reason: str, now: datetime) -> None:
+    _finish(occurrence, OccurrenceStatus.SKIPPED, now=now, error=reason)
+    _settle_event(occurrence.event_id, success=True)
+
+
+def record_attempt_error(occurrence: Occurrence, *, error: str) -> None:
+    """An attempt failed and will be retried: keep the error for the admin."""
+    Occurrence.objects.filter(pk=occurrence.pk).update(error=error)
+
+
+def fail_occurrence(occurrence: Occurrence, *, error: str, now: datetime) -> None:
+    _finish(occurrence, OccurrenceStatus.FAILED, now=now, error=error)
+    _settle_event(occurrence.event_id, success=False)
+
+
+def _finish(
+    occurrence: Occurrence, status: str, *, now: datetime, error: str = "", result: Any = None
+) -> None:
+    Occurrence.objects.filter(pk=occurrence.pk).update(
+        status=status, finished_at=now, error=error, result=result
+    )
+
+
+def _settle_event(event_id: uuid.UUID, *, success: bool) -> None:
+    """A one-off, or a rule with nothing left to fire, ends with its last run."""
+    ScheduledEvent.objects.filter(
+        pk=event_id, status=EventStatus.SCHEDULED, next_run_at__isnull=True
+    ).update(status=EventStatus.COMPLETED if success else EventStatus.FAILED)
+
+
+# --- Retention --------------------------------------------------------------------
+
+
+def purge_history(*, older_than: datetime) -> dict[str, int]:
+    """Delete finished occurrences and task results older than ``older_than``.
+
+    Return how many of each were deleted. Unfinished occurrences are kept
+    whatever their age: they are claims still in flight.
+    """
+    occurrences, _ = Occurrence.objects.filter(
+        status__in=FINAL_OCCURRENCE_STATUSES, finished_at__lt=older_than
+    ).delete()
+    results, _ = TaskResult.objects.filter(date_done__lt=older_than).delete()
+    return {"occurrences_deleted": occurrences, "task_results_deleted": results}

@@ -1,0 +1,46 @@
+"""Follow edits of beat rows (the admin's periodic-task editor) back to events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from scheduling.models import EventStatus, ScheduledEvent
+from scheduling.services import beat_rows
+
+
+def follow_beat_rows(events: QuerySet[ScheduledEvent], *, now: datetime) -> int:
+    """Recompute ``next_run_at`` of scheduled events from their beat rows.
+
+    Called after a PeriodicTask, ClockedSchedule or CrontabSchedule was saved
+    by someone other than this app: a new clocked time, crontab or enabled
+    flag changes when the event fires. Return how many events changed.
+    """
+    changed = 0
+    pending = events.filter(status=EventStatus.SCHEDULED).select_related(
+        "periodic_task__crontab", "periodic_task__clocked"
+    )
+    for event in pending:
+        next_run_at = _next_run(event, now=now)
+        if next_run_at != event.next_run_at:
+            changed += ScheduledEvent.objects.filter(
+                pk=event.pk, status=EventStatus.SCHEDULED
+            ).update(next_run_at=next_run_at, updated_at=now)
+    return changed
+
+
+def _next_run(event: ScheduledEvent, *, now: datetime) -> datetime | None:
+    task = event.periodic_task
+    if task is not None and task.clocked_id is not None and task.enabled:
+        # A one-off whose clock was moved fires at the new instant, even if it
+        # is already past (then at once).
+        return task.clocked.clocked_time
+    return beat_rows.next_run_from_beat_row(event, after=now)
+
+
+def cancel_for_deleted_beat_row(events: QuerySet[ScheduledEvent], *, now: datetime) -> int:
+    """The beat row of these events is being deleted: they can no longer fire."""
+    return events.filter(status=EventStatus.SCHEDULED).update(
+        status=EventStatus.CANCELLED, next_run_at=None, updated_at=now
+    )
