@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from scheduling.models import ScheduledEvent
+from scheduling.services.events import schedule_event
+
+UTC = ZoneInfo("UTC")
+NEW_YORK = ZoneInfo("America/New_York")
+
+# The instant every frozen-clock test starts at: Tuesday 2026-12-01 12:00 UTC.
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen_now(freezer: Any) -> datetime:
+    freezer.move_to(NOW)
+    return NOW
+
+
+@pytest.fixture
+def freezer() -> Any:
+    from freezegun import freeze_time
+
+    with freeze_time(NOW) as frozen:
+        yield frozen
+
+
+def event_kwargs(**overrides: Any) -> dict[str, Any]:
+    """Valid schedule_event arguments: a reminder one day after NOW."""
+    kwargs: dict[str, Any] = {
+        "event_type": "APPOINTMENT_REMINDER",
+        "entity_id": "appt-1",
+        "scheduled_time": datetime(2026, 12, 2, 9, 0, tzinfo=NEW_YORK),
+        "resource_timezone": "America/New_York",
+        "user_timezone": "Europe/London",
+        "payload": {"appointment_id": "appt-1", "reminder_type": "24_hour_reminder"},
+    }
+    kwargs.update(overrides)
+    return kwargs
+
+
+@pytest.fixture
+def make_event(db: None) -> Callable[..., ScheduledEvent]:
+    def make(**overrides: Any) -> ScheduledEvent:
+        return schedule_event(**event_kwargs(**overrides))
+
+    return make

@@ -1,0 +1,151 @@
+"""The pure recurrence module: parsing and next-fire, DST cases in pairs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from scheduling.recurrence import (
+    CronPattern,
+    RecurrenceError,
+    iter_fires,
+    next_fire,
+    parse_recurrence,
+)
+
+NY = ZoneInfo("America/New_York")
+SYDNEY = ZoneInfo("Australia/Sydney")
+UTC = ZoneInfo("UTC")
+
+
+def rule(raw: dict, start: datetime, tz: str = "America/New_York"):
+    return parse_recurrence(raw, start=start, default_timezone=tz)
+
+
+def fires(raw: dict, start: datetime, n: int, tz: str = "America/New_York") -> list[str]:
+    r = rule(raw, start, tz)
+    zone = ZoneInfo(r.timezone)
+    out = iter_fires(r.to_cron(), r.timezone, after=start.replace(year=start.year - 1), rule=r)
+    return [t.astimezone(zone).isoformat() for _, t in zip(range(n), out, strict=False)]
+
+
+class TestParsing:
+    def test_it_takes_the_time_of_day_from_the_start_in_the_rules_zone(self) -> None:
+        r = rule({"frequency": "DAILY"}, datetime(2026, 12, 1, 14, 30, tzinfo=UTC))
+        assert r.to_cron() == CronPattern("30", "9", "*", "*", "*")
+
+    def test_weekly_defaults_to_the_start_weekday(self) -> None:
+        # 2026-12-01 is a Tuesday in New York.
+        r = rule({"frequency": "WEEKLY"}, datetime(2026, 12, 1, 9, 0, tzinfo=NY))
+        assert r.to_cron().day_of_week == "2"
+
+    def test_monthly_last_day_widens_the_crontab(self) -> None:
+        r = rule({"frequency": "MONTHLY", "by_month_day": [-1]}, datetime(2026, 12, 1, tzinfo=NY))
+        assert r.to_cron().day_of_month == "*"
+
+    @pytest.mark.parametrize(
+        ("raw", "field"),
+        [
+            ({"frequency": "HOURLY"}, "recurrence.frequency"),
+            ({"frequency": "DAILY", "interval": 0}, "recurrence.interval"),
+            ({"frequency": "DAILY", "interval": "2"}, "recurrence.interval"),
+            ({"frequency": "MONTHLY", "by_month_day": [0]}, "recurrence.by_month_day"),
+            ({"frequency": "MONTHLY", "by_month_day": [32]}, "recurrence.by_month_day"),
+            ({"frequency": "DAILY", "by_month_day": [1]}, "recurrence.by_month_day"),
+            ({"frequency": "WEEKLY", "by_weekday": ["Monday"]}, "recurrence.by_weekday"),
+            ({"frequency": "DAILY", "count": 0}, "recurrence.count"),
+            ({"frequency": "DAILY", "timezone": "Mars/Olympus"}, "recurrence.timezone"),
+            ({"frequency": "DAILY", "until": "2025-01-01T00:00:00+00:00"}, "recurrence.until"),
+            ({"frequency": "DAILY", "until": "2027-01-01T00:00:00"}, "recurrence.until"),
+            ({"frequency": "DAILY", "colour": "red"}, "recurrence"),
+        ],
+    )
+    def test_it_rejects_malformed_recurrences_naming_the_field(self, raw: dict, field: str) -> None:
+        with pytest.raises(RecurrenceError) as caught:
+            rule(raw, datetime(2026, 12, 1, 9, 0, tzinfo=NY))
+        assert field in caught.value.errors
+
+
+class TestDailyAcrossDst:
+    # New York 2026: clocks spring forward 2026-03-08 02:00 EST → 03:00 EDT
+    # (07:00 UTC) and fall back 2026-11-01 02:00 EDT → 01:00 EST (06:00 UTC).
+
+    def test_1_spring_a_time_in_the_gap_fires_once_just_after_it(self) -> None:
+        assert fires({"frequency": "DAILY"}, datetime(2026, 3, 7, 2, 30, tzinfo=NY), 3) == [
+            "2026-03-07T02:30:00-05:00",
+            "2026-03-08T03:00:00-04:00",
+            "2026-03-09T02:30:00-04:00",
+        ]
+
+    def test_1_autumn_a_repeated_time_fires_once_at_its_first_occurrence(self) -> None:
+        assert fires({"frequency": "DAILY"}, datetime(2026, 10, 31, 1, 30, tzinfo=NY), 3) == [
+            "2026-10-31T01:30:00-04:00",
+            "2026-11-01T01:30:00-04:00",
+            "2026-11-02T01:30:00-05:00",
+        ]
+
+    # Sydney 2026: back 2026-04-05 03:00 AEDT → 02:00 AEST; forward 2026-10-04
+    # 02:00 AEST → 03:00 AEDT.
+    def test_2_spring_sydney_gap(self) -> None:
+        start = datetime(2026, 10, 3, 2, 30, tzinfo=SYDNEY)
+        assert fires({"frequency": "DAILY"}, start, 2, "Australia/Sydney") == [
+            "2026-10-03T02:30:00+10:00",
+            "2026-10-04T03:00:00+11:00",
+        ]
+
+    def test_2_autumn_sydney_repeat(self) -> None:
+        start = datetime(2026, 4, 4, 2, 30, tzinfo=SYDNEY)
+        assert fires({"frequency": "DAILY"}, start, 3, "Australia/Sydney") == [
+            "2026-04-04T02:30:00+11:00",
+            "2026-04-05T02:30:00+11:00",
+            "2026-04-06T02:30:00+10:00",
+        ]
+
+
+class TestLimits:
+    def test_interval_keeps_the_phase_of_the_start(self) -> None:
+        start = datetime(2026, 12, 1, 9, 0, tzinfo=NY)
+        assert fires({"frequency": "DAILY", "interval": 3}, start, 3) == [
+            "2026-12-01T09:00:00-05:00",
+            "2026-12-04T09:00:00-05:00",
+            "2026-12-07T09:00:00-05:00",
+        ]
+
+    def test_count_stops_after_that_many_firings(self) -> None:
+        start = datetime(2026, 12, 1, 9, 0, tzinfo=NY)
+        assert len(fires({"frequency": "DAILY", "count": 2}, start, 10)) == 2
+
+    def test_until_is_inclusive(self) -> None:
+        start = datetime(2026, 12, 1, 9, 0, tzinfo=NY)
+        raw = {"frequency": "DAILY", "until": "2026-12-03T09:00:00-05:00"}
+        assert fires(raw, start, 10)[-1] == "2026-12-03T09:00:00-05:00"
+
+    def test_last_day_of_month(self) -> None:
+        start = datetime(2027, 1, 15, 18, 0, tzinfo=SYDNEY)
+        raw = {"frequency": "MONTHLY", "by_month_day": [-1]}
+        assert fires(raw, start, 3, "Australia/Sydney") == [
+            "2027-01-31T18:00:00+11:00",
+            "2027-02-28T18:00:00+11:00",
+            "2027-03-31T18:00:00+11:00",
+        ]
+
+    def test_months_without_the_day_are_skipped(self) -> None:
+        start = datetime(2027, 1, 31, 9, 0, tzinfo=NY)
+        assert fires({"frequency": "MONTHLY"}, start, 2) == [
+            "2027-01-31T09:00:00-05:00",
+            "2027-03-31T09:00:00-04:00",
+        ]
+
+    def test_the_first_firing_is_never_before_the_start(self) -> None:
+        start = datetime(2026, 12, 1, 9, 0, tzinfo=NY)
+        r = rule({"frequency": "DAILY"}, start)
+        first = next_fire(r.to_cron(), r.timezone, after=datetime(2020, 1, 1, tzinfo=UTC), rule=r)
+        assert first == start
+
+
+def test_a_pattern_that_can_never_match_is_an_error() -> None:
+    never = CronPattern("0", "9", "30", "2", "*")  # 30 February
+    with pytest.raises(RecurrenceError, match="day-of-month"):
+        next_fire(never, "UTC", after=datetime(2026, 1, 1, tzinfo=UTC))

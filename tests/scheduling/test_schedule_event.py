@@ -1,0 +1,226 @@
+"""The public write API: schedule, validate, deduplicate, cancel, reschedule."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
+
+import scheduling
+from scheduling import (
+    EventValidationError,
+    IdempotencyConflict,
+    cancel_event,
+    reschedule_event,
+    schedule_event,
+    schedule_events,
+)
+from scheduling.models import EventStatus, ScheduledEvent
+from tests.conftest import event_kwargs
+
+pytestmark = pytest.mark.django_db
+
+NY = ZoneInfo("America/New_York")
+
+
+def table_counts() -> tuple[int, int, int, int]:
+    return (
+        ScheduledEvent.objects.count(),
+        PeriodicTask.objects.count(),
+        ClockedSchedule.objects.count(),
+        CrontabSchedule.objects.count(),
+    )
+
+
+def test_the_api_is_importable_from_the_package() -> None:
+    assert scheduling.get_upcoming_events is not None
+    assert callable(scheduling.schedule_event)
+
+
+class TestOneOff:
+    def test_it_writes_a_clocked_one_off_periodic_task_at_the_utc_instant(
+        self, frozen_now: datetime
+    ) -> None:
+        event = schedule_event(**event_kwargs())
+        task = event.periodic_task
+        assert task.task == "backend.process_event"
+        assert task.queue == "backend-events"
+        assert task.one_off is True
+        assert task.crontab is None
+        assert task.clocked.clocked_time.isoformat() == "2026-12-02T14:00:00+00:00"
+        assert event.next_run_at == task.clocked.clocked_time
+
+    def test_kwargs_carry_the_event_id_and_no_payload(self, frozen_now: datetime) -> None:
+        event = schedule_event(**event_kwargs(payload={"secret": "s3cr3t"}))
+        assert json.loads(event.periodic_task.kwargs) == {"event_id": str(event.id)}
+
+    def test_execution_timezone_defaults_to_the_resource_timezone(self, frozen_now) -> None:
+        event = schedule_event(**event_kwargs())
+        assert event.timezone_context == {
+            "resource_timezone": "America/New_York",
+            "user_timezone": "Europe/London",
+            "execution_timezone": "America/New_York",
+        }
+
+
+class TestRecurring:
+    def test_it_writes_a_crontab_in_the_events_own_timezone(self, frozen_now) -> None:
+        event = schedule_event(
+            **event_kwargs(
+                event_type="BUSINESS_RULE",
+                scheduled_time=datetime(2026, 12, 2, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata")),
+                resource_timezone="Asia/Kolkata",
+                payload={"rule_id": "no-shows"},
+                recurrence={"frequency": "DAILY", "interval": 1},
+            )
+        )
+        crontab = event.periodic_task.crontab
+        assert (crontab.minute, crontab.hour, crontab.day_of_week) == ("0", "9", "*")
+        assert str(crontab.timezone) == "Asia/Kolkata"
+        assert event.periodic_task.clocked is None
+        assert event.periodic_task.one_off is False
+        assert event.next_run_at.isoformat() == "2026-12-02T03:30:00+00:00"
+
+    def test_until_becomes_the_periodic_task_expiry(self, frozen_now) -> None:
+        event = schedule_event(
+            **event_kwargs(recurrence={"frequency": "WEEKLY", "until": "2027-01-31T00:00:00+00:00"})
+        )
+        assert event.periodic_task.expires.isoformat() == "2027-01-31T00:00:00+00:00"
+
+    def test_a_start_in_the_past_fires_next_at_the_next_slot(self, frozen_now) -> None:
+        event = schedule_event(
+            **event_kwargs(
+                scheduled_time=datetime(2026, 1, 1, 9, 0, tzinfo=NY),
+                recurrence={"frequency": "DAILY"},
+            )
+        )
+        assert event.next_run_at.isoformat() == "2026-12-01T14:00:00+00:00"
+
+
+class TestBadInputChangesNothing:
+    @pytest.mark.parametrize(
+        ("overrides", "field"),
+        [
+            ({"scheduled_time": datetime(2026, 12, 2, 9, 0)}, "scheduled_time"),  # naive
+            ({"scheduled_time": "2026-12-02T09:00:00Z"}, "scheduled_time"),
+            ({"resource_timezone": "America/Gotham"}, "resource_timezone"),
+            ({"user_timezone": "EST5EDT6"}, "user_timezone"),
+            ({"execution_timezone": "Nowhere"}, "execution_timezone"),
+            ({"event_type": "BIRTHDAY_PARTY"}, "event_type"),
+            ({"entity_id": ""}, "entity_id"),
+            ({"payload": {"when": datetime(2026, 1, 1)}}, "payload"),
+            ({"payload": {"x": float("nan")}}, "payload"),
+            ({"payload": ["not", "an", "object"]}, "payload"),
+            ({"payload": {"blob": "x" * 70_000}}, "payload"),
+            ({"recurrence": {"frequency": "YEARLY"}}, "recurrence.frequency"),
+            ({"recurrence": {"frequency": "DAILY", "interval": -1}}, "recurrence.interval"),
+            ({"recurrence": "DAILY"}, "recurrence"),
+        ],
+    )
+    def test_it_raises_one_error_naming_the_field_and_writes_nothing(
+        self, frozen_now, overrides: dict, field: str
+    ) -> None:
+        before = table_counts()
+        with pytest.raises(EventValidationError) as caught:
+            schedule_event(**event_kwargs(**overrides))
+        assert field in caught.value.message_dict
+        assert table_counts() == before
+
+    def test_every_bad_field_is_reported_at_once(self, frozen_now) -> None:
+        with pytest.raises(EventValidationError) as caught:
+            schedule_event(
+                **event_kwargs(event_type="NOPE", resource_timezone="Nope/Nope", payload=None)
+            )
+        assert {"event_type", "resource_timezone", "payload"} <= set(caught.value.message_dict)
+
+    def test_the_payload_limit_is_documented_in_the_message(self, frozen_now, settings) -> None:
+        settings.SCHEDULING_MAX_PAYLOAD_BYTES = 100
+        with pytest.raises(EventValidationError, match="limit is 100 bytes"):
+            schedule_event(**event_kwargs(payload={"blob": "x" * 200}))
+
+    def test_one_bad_item_in_a_bulk_call_writes_none_of_them(self, frozen_now) -> None:
+        items = [event_kwargs(entity_id=f"appt-{i}") for i in range(3)]
+        items[1]["scheduled_time"] = datetime(2026, 12, 2, 9, 0)
+        with pytest.raises(EventValidationError) as caught:
+            schedule_events(items)
+        assert "1.scheduled_time" in caught.value.message_dict
+        assert table_counts() == (0, 0, 0, 0)
+
+
+class TestIdempotency:
+    def test_the_same_event_twice_is_one_event(self, frozen_now) -> None:
+        first = schedule_event(**event_kwargs())
+        second = schedule_event(**event_kwargs())
+        assert first.id == second.id
+        assert table_counts()[:2] == (1, 1)
+
+    def test_the_same_idempotency_key_returns_the_first_event(self, frozen_now) -> None:
+        first = schedule_event(**event_kwargs(idempotency_key="k-1"))
+        again = schedule_event(**event_kwargs(idempotency_key="k-1"))
+        assert again.id == first.id
+
+    def test_a_key_reused_for_another_event_is_a_conflict(self, frozen_now) -> None:
+        schedule_event(**event_kwargs(idempotency_key="k-1"))
+        with pytest.raises(IdempotencyConflict):
+            schedule_event(**event_kwargs(idempotency_key="k-1", entity_id="appt-2"))
+        assert ScheduledEvent.objects.count() == 1
+
+    def test_keys_are_per_service(self, frozen_now) -> None:
+        a = schedule_event(**event_kwargs(idempotency_key="k-1"))
+        b = schedule_event(**event_kwargs(idempotency_key="k-1", service_id="billing"))
+        assert a.id != b.id
+
+    def test_a_cancelled_event_does_not_block_scheduling_it_again(self, frozen_now) -> None:
+        first = schedule_event(**event_kwargs())
+        cancel_event(first.id)
+        second = schedule_event(**event_kwargs())
+        assert second.id != first.id
+
+    def test_bulk_deduplicates_within_the_batch_and_against_the_table(self, frozen_now) -> None:
+        existing = schedule_event(**event_kwargs())
+        events = schedule_events(
+            [event_kwargs(), event_kwargs(entity_id="appt-2"), event_kwargs(entity_id="appt-2")]
+        )
+        assert events[0].id == existing.id
+        assert events[1].id == events[2].id
+        assert ScheduledEvent.objects.count() == 2
+
+
+class TestCancel:
+    def test_it_cancels_and_disables_the_beat_row(self, make_event: Callable, frozen_now) -> None:
+        event = make_event()
+        assert cancel_event(event.id) is True
+        event.refresh_from_db()
+        assert event.status == EventStatus.CANCELLED
+        assert event.next_run_at is None
+        assert event.periodic_task.enabled is False
+
+    def test_it_returns_false_for_unknown_or_already_cancelled(self, make_event, frozen_now):
+        event = make_event()
+        cancel_event(event.id)
+        assert cancel_event(event.id) is False
+        assert cancel_event("00000000-0000-0000-0000-000000000000") is False
+        assert cancel_event("not-a-uuid") is False
+
+
+class TestReschedule:
+    def test_it_replaces_the_event_instead_of_adding_one(self, make_event, frozen_now) -> None:
+        old = make_event()
+        new = reschedule_event(old.id, scheduled_time=old.scheduled_time + timedelta(hours=2))
+        old.refresh_from_db()
+        assert old.status == EventStatus.CANCELLED
+        assert new.status == EventStatus.SCHEDULED
+        assert new.next_run_at.isoformat() == "2026-12-02T16:00:00+00:00"
+        assert new.payload == old.payload
+        assert ScheduledEvent.objects.filter(status=EventStatus.SCHEDULED).count() == 1
+
+    def test_a_naive_new_time_is_rejected_and_the_old_event_stays(self, make_event, frozen_now):
+        old = make_event()
+        with pytest.raises(EventValidationError):
+            reschedule_event(old.id, scheduled_time=datetime(2026, 12, 3, 9, 0))
+        old.refresh_from_db()
+        assert old.status == EventStatus.SCHEDULED
