@@ -1,0 +1,93 @@
+"""get_upcoming_events: one-offs, recurring expansion, zones and bad input."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from scheduling import EventValidationError, cancel_event, get_upcoming_events, schedule_event
+from tests.conftest import NOW, event_kwargs
+
+pytestmark = pytest.mark.django_db
+
+NY = ZoneInfo("America/New_York")
+
+
+def test_it_shows_the_time_in_the_requested_zone_with_its_offset(frozen_now) -> None:
+    event = schedule_event(**event_kwargs())
+    [item] = get_upcoming_events(timezone="Asia/Tokyo")
+    assert item["id"] == str(event.id)
+    assert item["type"] == "APPOINTMENT_REMINDER"
+    assert item["entity_id"] == "appt-1"
+    assert item["scheduled_time"] == "2026-12-02T23:00:00+09:00"
+    assert item["timezone_context"]["user_timezone"] == "Europe/London"
+    assert item["payload"]["reminder_type"] == "24_hour_reminder"
+    assert item["recurrence"] is None
+    assert item["status"] == "scheduled"
+
+
+def test_it_filters_by_entity_window_and_service_and_omits_cancelled(frozen_now) -> None:
+    schedule_event(**event_kwargs())
+    schedule_event(**event_kwargs(entity_id="appt-2"))
+    schedule_event(**event_kwargs(service_id="billing"))
+    late = schedule_event(**event_kwargs(scheduled_time=datetime(2027, 1, 5, 9, 0, tzinfo=NY)))
+    gone = schedule_event(**event_kwargs(entity_id="appt-3"))
+    cancel_event(gone.id)
+
+    assert len(get_upcoming_events(entity_id="appt-1")) == 2
+    assert len(get_upcoming_events(end_time=NOW + timedelta(days=7))) == 2
+    assert [e["id"] for e in get_upcoming_events(start_time=NOW + timedelta(days=7))] == [
+        str(late.id)
+    ]
+    assert len(get_upcoming_events(service_id="billing")) == 1
+
+
+def test_a_recurring_event_appears_once_per_firing_in_the_window(frozen_now) -> None:
+    schedule_event(
+        **event_kwargs(
+            event_type="BUSINESS_RULE",
+            payload={"rule_id": "r"},
+            recurrence={"frequency": "DAILY"},
+        )
+    )
+    end = datetime(2026, 12, 4, 9, 0, tzinfo=NY)  # inclusive
+    items = get_upcoming_events(end_time=end, timezone="America/New_York")
+    assert [i["scheduled_time"] for i in items] == [
+        "2026-12-02T09:00:00-05:00",
+        "2026-12-03T09:00:00-05:00",
+        "2026-12-04T09:00:00-05:00",
+    ]
+
+
+def test_recurring_expansion_honours_count_and_is_bounded(frozen_now, settings) -> None:
+    schedule_event(**event_kwargs(recurrence={"frequency": "DAILY", "count": 2}))
+    schedule_event(**event_kwargs(entity_id="forever", recurrence={"frequency": "DAILY"}))
+    settings.SCHEDULING_UPCOMING_MAX_PER_EVENT = 5
+    items = get_upcoming_events()
+    assert sum(1 for i in items if i["entity_id"] == "appt-1") == 2
+    assert sum(1 for i in items if i["entity_id"] == "forever") == 5
+
+
+def test_a_window_starting_later_jumps_to_it(frozen_now) -> None:
+    schedule_event(**event_kwargs(recurrence={"frequency": "WEEKLY"}))
+    start = datetime(2027, 6, 1, tzinfo=NY)
+    items = get_upcoming_events(start_time=start, end_time=start + timedelta(days=7))
+    # 2026-12-02 is a Wednesday; the rule keeps Wednesdays.
+    assert [i["scheduled_time"] for i in items] == ["2027-06-02T13:00:00+00:00"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"start_time": datetime(2026, 12, 1)}, "start_time"),
+        ({"end_time": datetime(2026, 12, 1)}, "end_time"),
+        ({"timezone": "Atlantis/Capital"}, "timezone"),
+        ({"start_time": NOW, "end_time": NOW - timedelta(days=1)}, "end_time"),
+    ],
+)
+def test_bad_query_arguments_raise(frozen_now, kwargs: dict, field: str) -> None:
+    with pytest.raises(EventValidationError) as caught:
+        get_upcoming_events(**kwargs)
+    assert field in caught.value.message_dict
