@@ -42,7 +42,7 @@ def process_event(self: Task, event_id: str, occurrence_id: str | None = None) -
     )
     if occurrence is None:
         # Unknown event, or this occurrence already finished (a redelivery).
-        return {"status": "duplicate", "event_id": event_id, "occurrence_id": occurrence_id}
+        return {"status": "ignored", "event_id": event_id, "occurrence_id": occurrence_id}
     summary = {"event_id": event_id, "occurrence_id": str(occurrence.pk)}
     reason = _reason_to_skip(occurrence)
     if reason is None:

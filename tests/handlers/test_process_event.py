@@ -1,0 +1,137 @@
+"""backend.process_event: dispatch by type, at most one success, retries, failures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from handlers import registry
+from handlers.tasks import process_event, retry_countdown
+from scheduling import cancel_event, schedule_event
+from scheduling.models import EventStatus, Occurrence, OccurrenceStatus, ScheduledEvent
+from scheduling.services.occurrences import claim_due_occurrences
+from tests.conftest import event_kwargs
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Replace the reminder handler by one that records its calls."""
+    seen: list[tuple[str, str]] = []
+
+    def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
+        seen.append((str(event.id), str(occurrence.pk)))
+        return {"handled": True}
+
+    monkeypatch.setitem(registry.HANDLERS, "APPOINTMENT_REMINDER", handle)
+    return seen
+
+
+def claimed(**overrides: Any) -> tuple[ScheduledEvent, dict[str, str]]:
+    """A due event claimed by beat; returns it and the kwargs beat would send."""
+    when = timezone.now() - timedelta(seconds=1)
+    event = schedule_event(**event_kwargs(scheduled_time=when, **overrides))
+    [dispatch] = claim_due_occurrences(now=timezone.now(), limit=10)
+    return event, {"event_id": dispatch.event_id, "occurrence_id": dispatch.occurrence_id}
+
+
+def test_it_runs_the_handler_for_the_type_and_records_success(calls) -> None:
+    event, kwargs = claimed()
+    outcome = process_event.apply(kwargs=kwargs).get()
+
+    assert outcome["status"] == "succeeded"
+    assert outcome["result"] == {"handled": True}
+    assert calls == [(kwargs["event_id"], kwargs["occurrence_id"])]
+    occurrence = Occurrence.objects.get(pk=kwargs["occurrence_id"])
+    assert (occurrence.status, occurrence.attempts) == (OccurrenceStatus.SUCCEEDED, 1)
+    assert occurrence.result == {"handled": True}
+    assert occurrence.finished_at is not None
+    event.refresh_from_db()
+    assert event.status == EventStatus.COMPLETED
+
+
+def test_a_second_delivery_of_a_finished_occurrence_does_nothing(calls) -> None:
+    _, kwargs = claimed()
+    process_event.apply(kwargs=kwargs)
+    again = process_event.apply(kwargs=kwargs).get()
+    assert again["status"] == "ignored"
+    assert len(calls) == 1
+
+
+def test_an_event_type_without_a_handler_is_skipped_not_crashed(monkeypatch) -> None:
+    monkeypatch.delitem(registry.HANDLERS, "APPOINTMENT_REMINDER")
+    _, kwargs = claimed()
+    outcome = process_event.apply(kwargs=kwargs).get()
+    assert outcome["status"] == "skipped"
+    occurrence = Occurrence.objects.get(pk=kwargs["occurrence_id"])
+    assert occurrence.status == OccurrenceStatus.SKIPPED
+    assert "no handler" in occurrence.error
+
+
+def test_a_cancelled_event_already_in_flight_is_skipped(calls) -> None:
+    event, kwargs = claimed()
+    ScheduledEvent.objects.filter(pk=event.pk).update(next_run_at=event.scheduled_time)
+    cancel_event(event.id)
+    assert process_event.apply(kwargs=kwargs).get()["status"] == "skipped"
+    assert calls == []
+
+
+def test_a_payload_the_handler_cannot_use_is_skipped_with_the_reason() -> None:
+    _, kwargs = claimed(payload={"appointment_id": "a"})
+    outcome = process_event.apply(kwargs=kwargs).get()
+    assert outcome == {**outcome, "status": "skipped", "reason": "payload lacks reminder_type"}
+
+
+def test_a_failing_handler_is_retried_then_the_occurrence_fails(monkeypatch) -> None:
+    def broken(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
+        raise RuntimeError("mail server down")
+
+    monkeypatch.setitem(registry.HANDLERS, "APPOINTMENT_REMINDER", broken)
+    event, kwargs = claimed()
+    result = process_event.apply(kwargs=kwargs)
+
+    assert result.failed()
+    occurrence = Occurrence.objects.get(pk=kwargs["occurrence_id"])
+    assert occurrence.status == OccurrenceStatus.FAILED
+    assert occurrence.attempts == process_event.max_retries + 1
+    assert "mail server down" in occurrence.error
+    event.refresh_from_db()
+    assert event.status == EventStatus.FAILED
+
+
+def test_a_handler_that_fails_once_succeeds_on_retry(monkeypatch) -> None:
+    attempts: list[int] = []
+
+    def flaky(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionError("blip")
+        return {"ok": True}
+
+    monkeypatch.setitem(registry.HANDLERS, "APPOINTMENT_REMINDER", flaky)
+    _, kwargs = claimed()
+    process_event.apply(kwargs=kwargs)
+    occurrence = Occurrence.objects.get(pk=kwargs["occurrence_id"])
+    assert (occurrence.status, occurrence.attempts) == (OccurrenceStatus.SUCCEEDED, 2)
+
+
+def test_a_manual_run_without_occurrence_records_one(calls) -> None:
+    event = schedule_event(**event_kwargs())
+    outcome = process_event.apply(kwargs={"event_id": str(event.id)}).get()
+    assert outcome["status"] == "succeeded"
+    assert Occurrence.objects.filter(event=event).count() == 1
+
+
+def test_an_unknown_event_id_is_not_an_error() -> None:
+    outcome = process_event.apply(kwargs={"event_id": "6f1c3c1e-0000-4000-8000-000000000000"})
+    assert outcome.get()["status"] == "ignored"
+
+
+def test_retry_backoff_doubles_up_to_the_cap(settings) -> None:
+    settings.SCHEDULING_RETRY_BACKOFF_SECONDS = 10
+    settings.SCHEDULING_RETRY_BACKOFF_MAX_SECONDS = 60
+    assert [retry_countdown(n) for n in range(5)] == [10, 20, 40, 60, 60]
