@@ -1,0 +1,126 @@
+"""Start a real ``celery worker`` and ``celery beat`` against the test database.
+
+They run as the Procfile runs them, on whatever ``DATABASE_URL`` and
+``CELERY_BROKER_URL`` the test run uses: SQLite and the filesystem broker by
+default, PostgreSQL and Redis in the second pass of scripts/test.sh.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def subprocess_database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _flush_redis_broker() -> None:
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        import redis
+
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+class Processes:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": subprocess_database_url(),
+            "VAR_DIR": str(workdir / "var"),
+            "SCHEDULING_BEAT_POLL_SECONDS": "0.2",
+            "SCHEDULING_RETRY_BACKOFF_SECONDS": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        if settings.CELERY_BROKER_URL.startswith("filesystem"):
+            # Worker, beat and the test share one broker folder.
+            self.env["VAR_DIR"] = str(settings.VAR_DIR)
+
+    def start(self, name: str, *celery_args: str) -> None:
+        log = (self.workdir / f"{name}.log").open("wb")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "project", *celery_args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"----- {name} -----\n{(self.workdir / f'{name}.log').read_text(errors='replace')}"
+            for name in self.procs
+        )
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def live_system(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Processes]:
+    """A worker (the Procfile's queues) and a beat (the project's scheduler)."""
+    with django_db_blocker.unblock():
+        _flush_redis_broker()
+        processes = Processes(tmp_path_factory.mktemp("live"))
+        processes.start(
+            "worker",
+            "worker",
+            "-Q",
+            "backend-events,celery",
+            "--concurrency=2",
+            "--loglevel=INFO",
+            "--without-mingle",
+            "--without-gossip",
+        )
+        processes.start("beat", "beat", "--loglevel=INFO", "--pidfile=")
+        try:
+            yield processes
+        finally:
+            processes.stop()
+
+
+@pytest.fixture
+def wait_for(live_system: Processes) -> Callable[..., Any]:
+    """Poll ``probe`` until it returns a truthy value; fail with the logs if not."""
+
+    def wait(probe: Callable[[], Any], *, timeout: float = 45.0, what: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = probe()
+            if value:
+                return value
+            for name, proc in live_system.procs.items():
+                if proc.poll() is not None:
+                    pytest.fail(f"{name} exited with {proc.returncode}\n{live_system.logs()}")
+            time.sleep(0.1)
+        pytest.fail(f"timed out after {timeout} s waiting for {what}\n{live_system.logs()}")
+
+    return wait
