@@ -9,6 +9,7 @@ no such signal for them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Sequence
@@ -70,14 +71,8 @@ def _unsaved_periodic_task(spec: EventSpec, event_id: uuid.UUID) -> PeriodicTask
 
 def crontab_for(rule: Rule) -> CrontabSchedule:
     """The shared CrontabSchedule row for a rule's calendar in its zone."""
-    pattern = rule.to_cron()
     crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=pattern.minute,
-        hour=pattern.hour,
-        day_of_month=pattern.day_of_month,
-        month_of_year=pattern.month_of_year,
-        day_of_week=pattern.day_of_week,
-        timezone=rule.timezone,
+        **dataclasses.asdict(rule.to_cron()), timezone=rule.timezone
     )
     return crontab
 
