@@ -28,6 +28,8 @@ class EventStatus(models.TextChoices):
     CANCELLED = "cancelled"
     COMPLETED = "completed"
     FAILED = "failed"
+    # A one-off reached too late to be worth running (see scheduling.misfire).
+    MISSED = "missed"
 
 
 class ScheduledEvent(models.Model):

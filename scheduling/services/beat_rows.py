@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
-from scheduling.recurrence import CronPattern, RecurrenceError, Rule, next_fire, parse_recurrence
+from scheduling.recurrence import (
+    CronPattern,
+    RecurrenceError,
+    Rule,
+    iter_fires,
+    next_fire,
+    parse_recurrence,
+)
 
 if TYPE_CHECKING:
     from scheduling.models import ScheduledEvent
@@ -126,3 +133,28 @@ def next_run_from_beat_row(event: ScheduledEvent, *, after: datetime) -> datetim
     except RecurrenceError:
         # An admin typo in the crontab: the event cannot fire until fixed.
         return None
+
+
+def coalesce_due_slots(event: ScheduledEvent, *, now: datetime) -> None:
+    """Move a recurring event's ``next_run_at`` to its latest slot due by ``now``.
+
+    Slots passed over (beat was down) count as fired, so ``count`` ends the
+    rule when it would have ended; only the latest is claimed. No-op for a
+    one-off or an event with at most one due slot.
+    """
+    task = event.periodic_task
+    if event.next_run_at is None or task is None or task.crontab_id is None:
+        return
+    crontab = task.crontab
+    later = iter_fires(
+        cron_pattern(crontab),
+        str(crontab.timezone),
+        after=event.next_run_at,
+        rule=event_rule(event),
+        fired=event.fired_count + 1,
+    )
+    for slot in later:
+        if slot > now:
+            return
+        event.next_run_at = slot
+        event.fired_count += 1

@@ -23,6 +23,7 @@ from django.db.models import F, QuerySet
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
+from scheduling.misfire import lateness_beyond_grace
 from scheduling.models import (
     FINAL_OCCURRENCE_STATUSES,
     EventStatus,
@@ -54,23 +55,27 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
 
     Committed before anything is published: a crash after this leaves
     ``claimed`` rows that ``stale_claims`` hands back, never a lost or
-    doubled firing. Recurring events that missed several slots (beat was
-    down) fire once and move to their next slot after ``now`` (coalescing).
+    doubled firing. A recurring event that missed several slots (beat was
+    down) is claimed once, for its latest due slot (coalescing). A firing
+    later than its type's grace is recorded as ``missed`` and not returned.
     """
     with transaction.atomic():
         events = list(_due_events(now)[:limit])
         if not events:
             return []
+        for event in events:
+            beat_rows.coalesce_due_slots(event, now=now)
         claims = [_new_claim(event, now) for event in events]
         Occurrence.objects.bulk_create(claims, ignore_conflicts=True)
         inserted = set(
             Occurrence.objects.filter(pk__in=[c.pk for c in claims]).values_list("pk", flat=True)
         )
         _advance(events, now=now)
+        _settle_missed_one_offs([c for c in claims if c.status == OccurrenceStatus.MISSED])
     return [
         Dispatch(event_id=str(c.event_id), occurrence_id=str(c.pk), task_id=c.task_id)
         for c in claims
-        if c.pk in inserted
+        if c.pk in inserted and c.status == OccurrenceStatus.CLAIMED
     ]
 
 
@@ -87,15 +92,25 @@ def _due_events(now: datetime) -> QuerySet[ScheduledEvent]:
 
 
 def _new_claim(event: ScheduledEvent, now: datetime) -> Occurrence:
+    """A claim to publish, or a record of a firing missed beyond its grace."""
     assert event.next_run_at is not None
+    missed = lateness_beyond_grace(event.event_type, event.next_run_at, now)
     return Occurrence(
         id=uuid.uuid4(),
         event=event,
         scheduled_for=event.next_run_at,
         task_id=occurrence_task_id(event.id, event.next_run_at.isoformat()),
-        status=OccurrenceStatus.CLAIMED,
+        status=OccurrenceStatus.MISSED if missed else OccurrenceStatus.CLAIMED,
         claimed_at=now,
+        finished_at=now if missed else None,
+        error=missed or "",
     )
+
+
+def _settle_missed_one_offs(missed: list[Occurrence]) -> None:
+    ScheduledEvent.objects.filter(
+        pk__in=[o.event_id for o in missed], status=EventStatus.SCHEDULED, next_run_at__isnull=True
+    ).update(status=EventStatus.MISSED)
 
 
 def _advance(events: list[ScheduledEvent], *, now: datetime) -> None:

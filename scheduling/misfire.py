@@ -1,0 +1,45 @@
+"""What happens to a firing that beat reaches late (beat or broker was down).
+
+Each event type has a grace window: a firing claimed more than that after
+its instant is recorded as ``missed`` instead of being published, because
+acting on it would do more harm than good (a "15 minutes before" reminder
+three hours late). ``None`` means "always run, however late".
+
+Recurring events are also coalesced: however many slots were missed, one
+firing is claimed (the oldest, run or recorded as missed by its grace) and
+the event moves to its next slot after now. See ``claim_due_occurrences``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from scheduling.models import EventType
+
+DEFAULT_GRACE: dict[str, timedelta | None] = {
+    EventType.APPOINTMENT_REMINDER: timedelta(minutes=10),
+    EventType.APPOINTMENT_FOLLOW_UP: timedelta(hours=6),
+    EventType.BUSINESS_RULE: timedelta(hours=1),
+    EventType.REPORT_GENERATION: None,
+    EventType.DATA_CLEANUP: None,
+}
+
+
+def grace_for(event_type: str) -> timedelta | None:
+    """The grace window of a type: ``SCHEDULING_MISFIRE_GRACE_SECONDS`` overrides the default."""
+    overrides: dict[str, int | None] = settings.SCHEDULING_MISFIRE_GRACE_SECONDS
+    if event_type in overrides:
+        seconds = overrides[event_type]
+        return None if seconds is None else timedelta(seconds=seconds)
+    return DEFAULT_GRACE.get(event_type)
+
+
+def lateness_beyond_grace(event_type: str, scheduled_for: datetime, now: datetime) -> str | None:
+    """Why a firing is missed, or None if it is still worth running."""
+    grace = grace_for(event_type)
+    late = now - scheduled_for
+    if grace is None or late <= grace:
+        return None
+    return f"missed: claimed {late} after its instant; the grace for {event_type} is {grace}"

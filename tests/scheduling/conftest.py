@@ -1,0 +1,42 @@
+"""Fixtures that drive the real EventScheduler in-process and record what it publishes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery import Celery
+from celery.signals import after_task_publish
+from django.utils import timezone
+
+
+@pytest.fixture
+def published() -> Iterator[list[dict[str, Any]]]:
+    """Every task published while the test runs: name, id, kwargs, queue, when."""
+    sent: list[dict[str, Any]] = []
+
+    def record(sender: str, headers: dict, body: tuple, routing_key: str, **_: Any) -> None:
+        sent.append(
+            {
+                "task": sender,
+                "id": headers["id"],
+                "kwargs": body[1],
+                "queue": routing_key,
+                "at": timezone.now(),
+            }
+        )
+
+    after_task_publish.connect(record, weak=False)
+    yield sent
+    after_task_publish.disconnect(record)
+
+
+@pytest.fixture
+def beat_app() -> Celery:
+    """A Celery app configured like the project's, on an in-memory broker."""
+    app = Celery("beat-test", set_as_current=False)
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    app.conf.broker_url = "memory://"
+    app.conf.broker_transport_options = {}
+    return app
