@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import itertools
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -102,6 +103,94 @@ class TestDailyAcrossDst:
             "2026-04-05T02:30:00+11:00",
             "2026-04-06T02:30:00+10:00",
         ]
+
+
+class TestDocumentedExamples:
+    """The table in docs/time.md, case by case (daily rules)."""
+
+    @pytest.mark.parametrize(
+        ("zone", "wall", "day", "expected"),
+        [
+            # Lord Howe shifts by 30 minutes: 02:00 → 02:30 on 2026-10-04 (15:30 UTC).
+            (
+                "Australia/Lord_Howe",
+                (2, 15),
+                "2026-10-04",
+                ["2026-10-03T02:15:00+10:30", "2026-10-04T02:30:00+11:00"],
+            ),
+            # ...and back 02:00 → 01:30 on 2026-04-05 (15:00 UTC): 01:45 happens twice.
+            (
+                "Australia/Lord_Howe",
+                (1, 45),
+                "2026-04-05",
+                ["2026-04-04T01:45:00+11:00", "2026-04-05T01:45:00+11:00"],
+            ),
+            # Santiago springs forward at midnight: 00:00 → 01:00 on 2026-09-06 (04:00 UTC).
+            (
+                "America/Santiago",
+                (0, 30),
+                "2026-09-06",
+                ["2026-09-05T00:30:00-04:00", "2026-09-06T01:00:00-03:00"],
+            ),
+            # ...and falls back at midnight: 24:00 → 23:00 on 2026-04-04 (03:00 UTC).
+            (
+                "America/Santiago",
+                (23, 30),
+                "2026-04-04",
+                ["2026-04-03T23:30:00-03:00", "2026-04-04T23:30:00-03:00"],
+            ),
+            # Beirut springs forward at midnight: 00:00 → 01:00 on 2026-03-29 (22:00 UTC).
+            (
+                "Asia/Beirut",
+                (0, 30),
+                "2026-03-29",
+                ["2026-03-28T00:30:00+02:00", "2026-03-29T01:00:00+03:00"],
+            ),
+            # Nuuk's gap spans midnight: 23:00 → 00:00 on 2026-03-28/29 (01:00 UTC); the
+            # firing for the 28th comes just after the gap, on the 29th.
+            (
+                "America/Nuuk",
+                (23, 0),
+                "2026-03-28",
+                ["2026-03-27T23:00:00-02:00", "2026-03-29T00:00:00-01:00"],
+            ),
+            # Apia skipped 30 December 2011 entirely (-10:00 → +14:00 at 10:00 UTC):
+            # the skipped date's firing comes just after the gap.
+            (
+                "Pacific/Apia",
+                (9, 0),
+                "2011-12-30",
+                [
+                    "2011-12-29T09:00:00-10:00",
+                    "2011-12-31T00:00:00+14:00",
+                    "2011-12-31T09:00:00+14:00",
+                ],
+            ),
+            # London: 01:00 → 02:00 on 2026-03-29 (01:00 UTC).
+            (
+                "Europe/London",
+                (1, 30),
+                "2026-03-29",
+                ["2026-03-28T01:30:00+00:00", "2026-03-29T02:00:00+01:00"],
+            ),
+            # ...and 02:00 → 01:00 on 2026-10-25 (01:00 UTC): 01:30 happens twice.
+            (
+                "Europe/London",
+                (1, 30),
+                "2026-10-25",
+                ["2026-10-24T01:30:00+01:00", "2026-10-25T01:30:00+01:00"],
+            ),
+        ],
+    )
+    def test_case(self, zone: str, wall: tuple[int, int], day: str, expected: list[str]) -> None:
+        tz = ZoneInfo(zone)
+        pattern = CronPattern(str(wall[1]), str(wall[0]), "*", "*", "*")
+        # From the day before the transition day (`day`), whose firing is expected[0].
+        after = datetime.fromisoformat(expected[0]) - timedelta(minutes=1)
+        assert (after + timedelta(days=1, minutes=1)).date().isoformat() == day
+        fires = iter_fires(pattern, zone, after=after)
+        local = [f.astimezone(tz).isoformat() for f in itertools.islice(fires, len(expected))]
+        assert local == expected
 
 
 class TestLimits:

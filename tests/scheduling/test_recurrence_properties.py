@@ -1,0 +1,217 @@
+"""Properties of the one time semantics, over every zone in tzdata.
+
+CI runs a sample (hypothesis draws zones, transitions and wall times); the
+full sweep (every zone, every transition 2020-2037, wall times every 15
+minutes around each) runs with ``pytest -m sweep``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zoneinfo
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scheduling.recurrence import CronPattern, iter_fires, parse_recurrence
+from tests.scheduling.transitions import LAST_YEAR, transitions, wall_time_exists
+
+ZONES = sorted(zoneinfo.available_timezones())
+ZONES_WITH_TRANSITIONS = [z for z in ZONES if transitions(z)]
+SAMPLE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def daily_firings(zone: str, at: time, around: datetime, days: int = 4) -> list[datetime]:
+    """A daily rule at wall time ``at`` in ``zone``, firing around an instant."""
+    # The crontab a DAILY rule at `at` stores (its start may itself be in a gap).
+    pattern = CronPattern(str(at.minute), str(at.hour), "*", "*", "*")
+    fires = iter_fires(pattern, zone, after=around - timedelta(days=days))
+    return list(_until(fires, around + timedelta(days=days)))
+
+
+def _until(fires, end: datetime):
+    for instant in fires:
+        if instant > end:
+            return
+        yield instant
+
+
+def check_daily(zone: str, at: time, around: datetime) -> None:
+    fires = daily_firings(zone, at, around)
+    # Each firing stands for one local date: its own, or, when the wall time
+    # fell in a gap, the date whose wall time was skipped.
+    dates = [nominal_date(zone, at, instant) for instant in fires]
+    assert len(set(dates)) == len(dates), (zone, at, fires)
+    # ...and no date is left out (a date the zone skips gets the firing just
+    # after the gap: see the Pacific/Apia case in test_recurrence.py).
+    assert len(dates) == (dates[-1] - dates[0]).days + 1, (zone, at, fires)
+    biggest_shift = max((abs(t.shift) for t in transitions(zone)), default=timedelta(0))
+    for earlier, later in itertools.pairwise(fires):
+        # Never twice within a day, less what the clocks jumped.
+        assert later - earlier >= timedelta(hours=24) - biggest_shift, (zone, at, earlier, later)
+
+
+def nominal_date(zone: str, at: time, instant: datetime) -> date:
+    """The local date a firing of a daily rule at ``at`` is for; checks its instant."""
+    tz = zoneinfo.ZoneInfo(zone)
+    local = instant.astimezone(tz)
+    if local.time() == at:
+        # A repeated wall time fires at its first occurrence only.
+        wanted = datetime.combine(local.date(), at)
+        assert local.fold == 0 or not _is_repeated(tz, wanted), (zone, at, instant)
+        return local.date()
+    # The wall time did not exist that day (a gap): the rule fired at the
+    # first instant after the gap, a transition instant, which is on the
+    # next local date when the gap spans midnight.
+    assert instant in {t.instant for t in transitions(zone)}, (zone, at, instant)
+    for day in (local.date(), local.date() - timedelta(days=1)):
+        if not wall_time_exists(zone, datetime.combine(day, at)):
+            return day
+    raise AssertionError((zone, at, instant, "fired off its wall time outside a gap"))
+
+
+def _is_repeated(tz: zoneinfo.ZoneInfo, wall: datetime) -> bool:
+    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    return first != second
+
+
+wall_times = st.builds(
+    time,
+    hour=st.integers(0, 23),
+    minute=st.sampled_from([0, 15, 30, 45]) | st.integers(0, 59),
+)
+
+
+@SAMPLE
+@given(data=st.data(), at=wall_times)
+def test_a_daily_rule_fires_once_per_local_date_across_a_transition(data, at: time) -> None:
+    zone = data.draw(st.sampled_from(ZONES_WITH_TRANSITIONS))
+    transition = data.draw(st.sampled_from(transitions(zone)))
+    check_daily(zone, at, transition.instant)
+
+
+@SAMPLE
+@given(zone=st.sampled_from(ZONES), at=wall_times, day=st.integers(0, 365 * 17))
+def test_a_daily_rule_fires_once_per_local_date_in_any_zone(zone: str, at: time, day: int) -> None:
+    check_daily(zone, at, datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=day))
+
+
+@SAMPLE
+@given(
+    zone=st.sampled_from(ZONES_WITH_TRANSITIONS),
+    at=wall_times,
+    day=st.sampled_from([1, 15, 28, 29, 30, 31, -1]),
+    year=st.integers(2020, LAST_YEAR - 1),
+)
+def test_a_monthly_rule_fires_once_in_each_month_that_has_the_day(zone, at, day, year) -> None:
+    tz = zoneinfo.ZoneInfo(zone)
+    start = datetime(year, 1, 1, at.hour, at.minute, tzinfo=tz)
+    rule = parse_recurrence(
+        {"frequency": "MONTHLY", "by_month_day": [day]}, start=start, default_timezone=zone
+    )
+    end = datetime(year + 1, 1, 1, tzinfo=tz) - timedelta(microseconds=1)
+    fires = list(
+        _until(iter_fires(rule.to_cron(), zone, after=start - timedelta(seconds=1), rule=rule), end)
+    )
+    months = [f.astimezone(tz).month for f in fires]
+    assert len(months) == len(set(months))
+    expected = (
+        12
+        if day in (1, 15, 28, -1)
+        else sum(1 for m in range(1, 13) if _days_in_month(year, m) >= day)
+    )
+    assert len(months) == expected
+    if day == -1:
+        assert all(
+            _days_in_month(year, f.astimezone(tz).month) == f.astimezone(tz).day for f in fires
+        )
+
+
+def _days_in_month(year: int, month: int) -> int:
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return (following - timedelta(days=1)).day
+
+
+@SAMPLE
+@given(
+    zone=st.sampled_from(ZONES_WITH_TRANSITIONS),
+    at=wall_times,
+    start_day=st.integers(0, 365 * 16),
+    interval=st.integers(1, 3),
+)
+def test_a_weekly_rule_fires_once_per_week_in_phase(zone, at, start_day, interval) -> None:
+    tz = zoneinfo.ZoneInfo(zone)
+    start_date = date(2020, 1, 1) + timedelta(days=start_day)
+    start = datetime.combine(start_date, at).replace(tzinfo=tz)
+    rule = parse_recurrence(
+        {"frequency": "WEEKLY", "interval": interval}, start=start, default_timezone=zone
+    )
+    fires = list(
+        _until(
+            iter_fires(rule.to_cron(), zone, after=start - timedelta(seconds=1), rule=rule),
+            start + timedelta(weeks=20, minutes=-1),
+        )
+    )
+    dates = [f.astimezone(tz).date() for f in fires]
+    assert all(d.weekday() == start_date.weekday() for d in dates)
+    assert [(b - a).days for a, b in itertools.pairwise(dates)] == [7 * interval] * (len(dates) - 1)
+    assert len(dates) == 20 // interval + (1 if 20 % interval else 0)
+
+
+@SAMPLE
+@given(
+    zone=st.sampled_from(ZONES_WITH_TRANSITIONS),
+    at=wall_times,
+    start_day=st.integers(0, 365 * 16),
+    count=st.integers(1, 40),
+)
+def test_count_is_honoured_exactly(zone, at, start_day, count) -> None:
+    tz = zoneinfo.ZoneInfo(zone)
+    start = datetime.combine(date(2020, 1, 1) + timedelta(days=start_day), at).replace(tzinfo=tz)
+    rule = parse_recurrence(
+        {"frequency": "DAILY", "count": count}, start=start, default_timezone=zone
+    )
+    fires = list(iter_fires(rule.to_cron(), zone, after=start - timedelta(days=1), rule=rule))
+    assert len(fires) == count
+
+
+@SAMPLE
+@given(
+    zone=st.sampled_from(ZONES_WITH_TRANSITIONS),
+    at=wall_times,
+    start_day=st.integers(0, 365 * 16),
+    span=st.integers(0, 60 * 24 * 40),
+)
+def test_until_is_honoured_exactly(zone, at, start_day, span) -> None:
+    tz = zoneinfo.ZoneInfo(zone)
+    start = datetime.combine(date(2020, 1, 1) + timedelta(days=start_day), at).replace(tzinfo=tz)
+    until = start + timedelta(minutes=span)
+    rule = parse_recurrence(
+        {"frequency": "DAILY", "until": until.isoformat()}, start=start, default_timezone=zone
+    )
+    fires = list(iter_fires(rule.to_cron(), zone, after=start - timedelta(days=1), rule=rule))
+    assert all(f <= until for f in fires)
+    unbounded = parse_recurrence({"frequency": "DAILY"}, start=start, default_timezone=zone)
+    following = next(
+        iter_fires(unbounded.to_cron(), zone, after=fires[-1] if fires else start, rule=unbounded)
+    )
+    assert following > until
+
+
+@pytest.mark.sweep
+def test_full_sweep_every_zone_every_transition() -> None:
+    cases = 0
+    covered = 0
+    for zone in ZONES_WITH_TRANSITIONS:
+        tz = zoneinfo.ZoneInfo(zone)
+        for transition in transitions(zone):
+            covered += 1
+            local = transition.instant.astimezone(tz)
+            for quarter in range(-12, 13):
+                wall = (local + timedelta(minutes=15 * quarter)).time().replace(second=0)
+                check_daily(zone, wall, transition.instant)
+                cases += 1
+    print(f"sweep: {len(ZONES_WITH_TRANSITIONS)} zones, {covered} transitions, {cases} cases")
