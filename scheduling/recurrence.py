@@ -243,13 +243,19 @@ def _parse_until(value: object, start: datetime, errors: dict[str, str]) -> date
 
 def _candidates(pattern: CronPattern, tz: str, after: datetime) -> Iterator[datetime]:
     """Cron matches strictly after ``after``, as aware UTC instants."""
-    local_after = after.astimezone(zoneinfo.ZoneInfo(tz))
+    # From the timestamp: a plain datetime with the right ``fold`` even when
+    # ``after`` is a subclass that loses it (freezegun's FakeDatetime does).
+    local_after = datetime.fromtimestamp(after.timestamp(), zoneinfo.ZoneInfo(tz))
     try:
         matches = CronSim(pattern.expression, local_after)
     except CronSimError as exc:
         raise RecurrenceError({"crontab": str(exc)}) from None
     for _, match in zip(range(_MAX_CANDIDATES), matches, strict=False):
-        yield match.astimezone(UTC)
+        instant = match.astimezone(UTC)
+        # Started inside a repeated hour (fold=1), cronsim may yield the
+        # start itself again: keep the order strictly increasing.
+        if instant > after:
+            yield instant
 
 
 def _in_phase(rule: Rule, local: datetime) -> bool:

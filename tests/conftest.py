@@ -5,10 +5,16 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import freezegun
 import pytest
 
 from scheduling.models import ScheduledEvent
 from scheduling.services.events import schedule_event
+
+# The time rules never read the clock, so freezegun has nothing to fake there;
+# left alone they keep real datetimes, whose ``fold`` (the repeated hour at a
+# DST fall-back) FakeDatetime would lose.
+freezegun.configure(extend_ignore_list=["cronsim", "scheduling.recurrence"])
 
 UTC = ZoneInfo("UTC")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -87,6 +87,28 @@ class TestDailyAcrossDst:
             "2026-11-02T01:30:00-05:00",
         ]
 
+    def test_3_spring_an_hourly_pattern_fires_every_real_hour(self) -> None:
+        hourly = CronPattern("0", "*", "*", "*", "*")
+        fires = iter_fires(hourly, "America/New_York", after=datetime(2026, 3, 8, 0, 30, tzinfo=NY))
+        assert [f.astimezone(NY).isoformat() for f in itertools.islice(fires, 3)] == [
+            "2026-03-08T01:00:00-05:00",
+            "2026-03-08T03:00:00-04:00",
+            "2026-03-08T04:00:00-04:00",
+        ]
+
+    def test_3_autumn_an_hourly_pattern_fires_in_both_repeated_hours(self) -> None:
+        # Restarted from each firing, as beat does: the second 01:00 must not repeat.
+        hourly = CronPattern("0", "*", "*", "*", "*")
+        fires = iter_fires(
+            hourly, "America/New_York", after=datetime(2026, 11, 1, 0, 30, tzinfo=NY)
+        )
+        assert [f.astimezone(NY).isoformat() for f in itertools.islice(fires, 4)] == [
+            "2026-11-01T01:00:00-04:00",
+            "2026-11-01T01:00:00-05:00",
+            "2026-11-01T02:00:00-05:00",
+            "2026-11-01T03:00:00-05:00",
+        ]
+
     # Sydney 2026: back 2026-04-05 03:00 AEDT → 02:00 AEST; forward 2026-10-04
     # 02:00 AEST → 03:00 AEDT.
     def test_2_spring_sydney_gap(self) -> None:

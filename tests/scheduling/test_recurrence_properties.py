@@ -100,6 +100,26 @@ def test_a_daily_rule_fires_once_per_local_date_in_any_zone(zone: str, at: time,
 
 
 @SAMPLE
+@given(data=st.data(), minute=st.integers(0, 59))
+def test_an_hourly_pattern_fires_every_real_hour_none_skipped_none_doubled(data, minute) -> None:
+    zone = data.draw(st.sampled_from(ZONES_WITH_TRANSITIONS))
+    transition = data.draw(st.sampled_from(transitions(zone)))
+    hourly = CronPattern(str(minute), "*", "*", "*", "*")
+    start = transition.instant - timedelta(hours=6)
+    fires = list(_until(iter_fires(hourly, zone, after=start), start + timedelta(hours=12)))
+    # Whole-hour shifts: exactly every real hour. Lord Howe's 30-minute shift
+    # moves the local minute against UTC by those 30 minutes, once.
+    slack = abs(transition.shift) % timedelta(hours=1)
+    for earlier, later in itertools.pairwise(fires):
+        assert timedelta(hours=1) - slack <= later - earlier <= timedelta(hours=1) + slack, (
+            zone,
+            minute,
+            earlier,
+            later,
+        )
+
+
+@SAMPLE
 @given(
     zone=st.sampled_from(ZONES_WITH_TRANSITIONS),
     at=wall_times,
