@@ -20,6 +20,7 @@ Every function takes the instant to start from; none reads the clock.
 
 from __future__ import annotations
 
+import calendar
 import functools
 import zoneinfo
 from collections.abc import Iterator, Mapping
@@ -125,11 +126,18 @@ def _cron_weekday(day: date) -> str:
 
 
 def _cron_month_days(days: tuple[int, ...]) -> str:
-    # Cron has no "last day": negative days widen the pattern to 28-31 and
-    # the rule keeps only the days it asked for.
+    # Cron cannot count from the end of the month: negative days widen the
+    # pattern to every day and the rule keeps only the days it asked for.
     if any(d < 0 for d in days):
         return "*"
     return ",".join(str(d) for d in sorted(set(days)))
+
+
+def _month_day_matches(days: tuple[int, ...], local: datetime) -> bool:
+    if not days or all(d > 0 for d in days):
+        return True  # the crontab already matched the day
+    length = calendar.monthrange(local.year, local.month)[1]
+    return local.day in days or local.day - length - 1 in days
 
 
 # --- Parsing -----------------------------------------------------------------
@@ -191,19 +199,13 @@ def _parse_month_days(value: object, frequency: str, errors: dict[str, str]) -> 
     if frequency != "MONTHLY":
         errors[field] = "only allowed with frequency MONTHLY"
         return ()
-    if not isinstance(value, list) or not value:
-        errors[field] = "must be a list of days (1 to 31, or -1 for the last day)"
-        return ()
-    days = tuple(value)
-    if not all(isinstance(d, int) and not isinstance(d, bool) for d in days) or not all(
-        1 <= d <= 31 or d == -1 for d in days
+    message = "must be a list of days: 1 to 31, or -1 (last day) to -31 counted from the end"
+    if not isinstance(value, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and 1 <= abs(d) <= 31 for d in value
     ):
-        errors[field] = "days must be 1 to 31, or -1 for the last day"
+        errors[field] = message
         return ()
-    if -1 in days and len(days) > 1:
-        errors[field] = "-1 (last day) cannot be combined with other days"
-        return ()
-    return tuple(sorted(set(days)))
+    return tuple(sorted(set(value)))
 
 
 def _parse_weekdays(value: object, frequency: str, errors: dict[str, str]) -> tuple[str, ...]:
@@ -259,8 +261,8 @@ def _candidates(pattern: CronPattern, tz: str, after: datetime) -> Iterator[date
 
 
 def _in_phase(rule: Rule, local: datetime) -> bool:
-    """Whether a cron match belongs to the rule (interval phase, last day)."""
-    if rule.by_month_day == (-1,) and (local + timedelta(days=1)).month == local.month:
+    """Whether a cron match belongs to the rule (interval phase, days from the end)."""
+    if not _month_day_matches(rule.by_month_day, local):
         return False
     if rule.interval == 1:
         return True

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -7,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import freezegun
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from scheduling.models import ScheduledEvent
 from scheduling.services.events import schedule_event
@@ -15,6 +17,11 @@ from scheduling.services.events import schedule_event
 # left alone they keep real datetimes, whose ``fold`` (the repeated hour at a
 # DST fall-back) FakeDatetime would lose.
 freezegun.configure(extend_ignore_list=["cronsim", "scheduling.recurrence"])
+
+# CI: a fixed sample, the same every run. thorough: a long random hunt.
+hypothesis_settings.register_profile("ci", max_examples=150, derandomize=True)
+hypothesis_settings.register_profile("thorough", max_examples=3000, derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 UTC = ZoneInfo("UTC")
 NEW_YORK = ZoneInfo("America/New_York")

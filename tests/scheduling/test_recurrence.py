@@ -54,6 +54,8 @@ class TestParsing:
             ({"frequency": "DAILY", "interval": "2"}, "recurrence.interval"),
             ({"frequency": "MONTHLY", "by_month_day": [0]}, "recurrence.by_month_day"),
             ({"frequency": "MONTHLY", "by_month_day": [32]}, "recurrence.by_month_day"),
+            ({"frequency": "MONTHLY", "by_month_day": [-32]}, "recurrence.by_month_day"),
+            ({"frequency": "MONTHLY", "by_month_day": ["1"]}, "recurrence.by_month_day"),
             ({"frequency": "DAILY", "by_month_day": [1]}, "recurrence.by_month_day"),
             ({"frequency": "WEEKLY", "by_weekday": ["Monday"]}, "recurrence.by_weekday"),
             ({"frequency": "DAILY", "count": 0}, "recurrence.count"),
@@ -240,6 +242,16 @@ class TestLimits:
             "2027-01-31T18:00:00+11:00",
             "2027-02-28T18:00:00+11:00",
             "2027-03-31T18:00:00+11:00",
+        ]
+
+    def test_negative_days_count_from_the_end_and_mix_with_positive_ones(self) -> None:
+        start = datetime(2027, 2, 1, 9, 0, tzinfo=NY)
+        raw = {"frequency": "MONTHLY", "by_month_day": [1, -2]}
+        assert fires(raw, start, 4) == [
+            "2027-02-01T09:00:00-05:00",
+            "2027-02-27T09:00:00-05:00",
+            "2027-03-01T09:00:00-05:00",
+            "2027-03-30T09:00:00-04:00",
         ]
 
     def test_months_without_the_day_are_skipped(self) -> None:
