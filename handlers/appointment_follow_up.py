@@ -1,27 +1,30 @@
-"""APPOINTMENT_FOLLOW_UP: check the payload and record the firing.
-
-The payload must carry ``appointment_id``, ``follow_up_type``. The domain
-effect of this type (see the appointments issue in the tracker) is not
-wired yet: the handler logs the firing and returns what it received, so
-the occurrence and its task result show it.
-"""
+"""APPOINTMENT_FOLLOW_UP: a satisfaction survey, only if the appointment took place."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
+from handlers.appointments import current_appointment
+from handlers.errors import SkipOccurrence
 from handlers.payload import require
-from scheduling.models import Occurrence, ScheduledEvent
-
-logger = logging.getLogger(__name__)
-
-REQUIRED_KEYS = ("appointment_id", "follow_up_type")
+from scheduling.models import AppointmentStatus, Occurrence, Participant, ScheduledEvent
+from scheduling.services.notifications import notify_participants
 
 
 def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
-    fields = require(event.payload, REQUIRED_KEYS)
-    logger.info(
-        "APPOINTMENT_FOLLOW_UP %s for %s at %s", event.id, event.entity_id, occurrence.scheduled_for
+    fields = require(event.payload, ["appointment_id", "follow_up_type"])
+    appointment = current_appointment(fields["appointment_id"])
+    if appointment.status != AppointmentStatus.COMPLETED:
+        raise SkipOccurrence(f"appointment did not take place (status {appointment.status})")
+
+    def render(participant: Participant) -> tuple[str, str]:
+        return (
+            f"How was {appointment.title}?",
+            f"Hello {participant.user.get_username()},\n\n"
+            f"Thank you for attending {appointment.title}. "
+            "Please tell us how it went in a short survey.\n",
+        )
+
+    return notify_participants(
+        occurrence=occurrence, appointment=appointment, kind=fields["follow_up_type"], render=render
     )
-    return fields

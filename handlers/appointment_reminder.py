@@ -1,27 +1,35 @@
-"""APPOINTMENT_REMINDER: check the payload and record the firing.
-
-The payload must carry ``appointment_id``, ``reminder_type``. The domain
-effect of this type (see the appointments issue in the tracker) is not
-wired yet: the handler logs the firing and returns what it received, so
-the occurrence and its task result show it.
-"""
+"""APPOINTMENT_REMINDER: e-mail every participant, the start shown in their own zone."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
+from handlers.appointments import current_appointment, local_start_text
 from handlers.payload import require
-from scheduling.models import Occurrence, ScheduledEvent
+from scheduling.models import Occurrence, Participant, ScheduledEvent
+from scheduling.services.notifications import notify_participants
 
-logger = logging.getLogger(__name__)
-
-REQUIRED_KEYS = ("appointment_id", "reminder_type")
+LEAD_TIMES = {
+    "24_hour_reminder": "in 24 hours",
+    "2_hour_reminder": "in 2 hours",
+    "15_minute_reminder": "in 15 minutes",
+}
 
 
 def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
-    fields = require(event.payload, REQUIRED_KEYS)
-    logger.info(
-        "APPOINTMENT_REMINDER %s for %s at %s", event.id, event.entity_id, occurrence.scheduled_for
+    fields = require(event.payload, ["appointment_id", "reminder_type", "start_time"])
+    # Skips (raises) for a cancelled or moved appointment: the reminder is stale.
+    appointment = current_appointment(fields["appointment_id"], fields["start_time"])
+    lead = LEAD_TIMES.get(fields["reminder_type"], "soon")
+
+    def render(participant: Participant) -> tuple[str, str]:
+        when = local_start_text(appointment, participant.display_timezone)
+        return (
+            f"Reminder: {appointment.title} starts {lead}",
+            f"Hello {participant.user.get_username()},\n\n"
+            f"{appointment.title} starts {lead}, at {when}.\n",
+        )
+
+    return notify_participants(
+        occurrence=occurrence, appointment=appointment, kind=fields["reminder_type"], render=render
     )
-    return fields

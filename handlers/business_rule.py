@@ -1,27 +1,19 @@
-"""BUSINESS_RULE: check the payload and record the firing.
-
-The payload must carry ``rule_id``. The domain
-effect of this type (see the appointments issue in the tracker) is not
-wired yet: the handler logs the firing and returns what it received, so
-the occurrence and its task result show it.
-"""
+"""BUSINESS_RULE: run the rule named by ``rule_id`` with its context."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
+from handlers.errors import SkipOccurrence
 from handlers.payload import require
 from scheduling.models import Occurrence, ScheduledEvent
-
-logger = logging.getLogger(__name__)
-
-REQUIRED_KEYS = ("rule_id",)
+from scheduling.rules import RULES
 
 
 def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
-    fields = require(event.payload, REQUIRED_KEYS)
-    logger.info(
-        "BUSINESS_RULE %s for %s at %s", event.id, event.entity_id, occurrence.scheduled_for
-    )
-    return fields
+    fields = require(event.payload, ["rule_id"])
+    rule = RULES.get(fields["rule_id"])
+    if rule is None:
+        raise SkipOccurrence(f"unknown rule {fields['rule_id']!r}")
+    # The rule acts for the slot it was scheduled for, however late it runs.
+    return rule(event.payload.get("context") or {}, occurrence.scheduled_for)

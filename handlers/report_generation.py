@@ -1,27 +1,19 @@
-"""REPORT_GENERATION: check the payload and record the firing.
-
-The payload must carry ``report_id``. The domain
-effect of this type (see the appointments issue in the tracker) is not
-wired yet: the handler logs the firing and returns what it received, so
-the occurrence and its task result show it.
-"""
+"""REPORT_GENERATION: the previous month's appointments per resource, as a CSV file."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
+from handlers.errors import SkipOccurrence
 from handlers.payload import require
-from scheduling.models import Occurrence, ScheduledEvent
-
-logger = logging.getLogger(__name__)
-
-REQUIRED_KEYS = ("report_id",)
+from scheduling.models import Occurrence, ReportSchedule, ScheduledEvent
+from scheduling.services.reports import generate_monthly_report
 
 
 def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
-    fields = require(event.payload, REQUIRED_KEYS)
-    logger.info(
-        "REPORT_GENERATION %s for %s at %s", event.id, event.entity_id, occurrence.scheduled_for
-    )
-    return fields
+    fields = require(event.payload, ["report_schedule_id"])
+    schedule = ReportSchedule.objects.filter(pk=fields["report_schedule_id"]).first()
+    if schedule is None:
+        raise SkipOccurrence(f"report schedule {fields['report_schedule_id']} no longer exists")
+    report = generate_monthly_report(schedule, occurrence=occurrence)
+    return {"report_id": report.pk, "file": report.file.name, "rows": report.row_count}

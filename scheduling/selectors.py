@@ -146,3 +146,12 @@ def next_due_at() -> datetime | None:
         .values_list("next_run_at", flat=True)
         .first()
     )
+
+
+def scheduled_events_for_entity(
+    entity_id: str, *, service_id: str = "backend"
+) -> QuerySet[ScheduledEvent]:
+    """The entity's events that are still scheduled."""
+    return ScheduledEvent.objects.filter(
+        service_id=service_id, entity_id=entity_id, status=EventStatus.SCHEDULED
+    )

@@ -83,7 +83,11 @@ def test_a_cancelled_event_already_in_flight_is_skipped(calls) -> None:
 def test_a_payload_the_handler_cannot_use_is_skipped_with_the_reason() -> None:
     _, kwargs = claimed(payload={"appointment_id": "a"})
     outcome = process_event.apply(kwargs=kwargs).get()
-    assert outcome == {**outcome, "status": "skipped", "reason": "payload lacks reminder_type"}
+    assert outcome == {
+        **outcome,
+        "status": "skipped",
+        "reason": "payload lacks reminder_type, start_time",
+    }
 
 
 def test_a_failing_handler_is_retried_then_the_occurrence_fails(monkeypatch) -> None:

@@ -1,4 +1,4 @@
-"""The domain: scheduled events and the history of their firings.
+"""Scheduled events and the history of their firings.
 
 Each ``ScheduledEvent`` has one django-celery-beat ``PeriodicTask`` (the row
 the admin's periodic-task editor shows). Beat dispatches from the event's

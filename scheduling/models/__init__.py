@@ -1,0 +1,37 @@
+"""The domain's models: events and their firings, and the appointment system on top."""
+
+from __future__ import annotations
+
+from scheduling.models.appointments import (
+    Appointment,
+    AppointmentStatus,
+    Notification,
+    Participant,
+)
+from scheduling.models.events import (
+    FINAL_OCCURRENCE_STATUSES,
+    EventStatus,
+    EventType,
+    Occurrence,
+    OccurrenceStatus,
+    ScheduledEvent,
+    occurrence_task_id,
+)
+from scheduling.models.rules import BusinessRule, Report, ReportSchedule
+
+__all__ = [
+    "FINAL_OCCURRENCE_STATUSES",
+    "Appointment",
+    "AppointmentStatus",
+    "BusinessRule",
+    "EventStatus",
+    "EventType",
+    "Notification",
+    "Occurrence",
+    "OccurrenceStatus",
+    "Participant",
+    "Report",
+    "ReportSchedule",
+    "ScheduledEvent",
+    "occurrence_task_id",
+]

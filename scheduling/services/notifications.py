@@ -1,0 +1,52 @@
+"""The notification outbox: rows first, e-mails second, each sent once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.utils import timezone
+
+from scheduling.models import Appointment, Notification, Occurrence, Participant
+
+Render = Callable[[Participant], tuple[str, str]]
+
+
+def notify_participants(
+    *, occurrence: Occurrence, appointment: Appointment, kind: str, render: Render
+) -> dict[str, int]:
+    """Write one notification per participant for this firing and send its e-mail.
+
+    Idempotent per firing: a second run finds the rows (unique per firing,
+    user and kind) and sends only what is still unsent. ``render`` gives
+    (subject, body) for a participant. Return how many rows were written and
+    how many e-mails went out now.
+    """
+    written = 0
+    participants = Participant.objects.filter(appointment=appointment).select_related("user")
+    for participant in participants:
+        subject, body = render(participant)
+        _, created = Notification.objects.get_or_create(
+            occurrence=occurrence,
+            user=participant.user,
+            kind=kind,
+            defaults={"appointment": appointment, "subject": subject, "body": body},
+        )
+        written += created
+    return {"notifications": written, "emails_sent": send_pending(occurrence)}
+
+
+def send_pending(occurrence: Occurrence) -> int:
+    """Send the firing's unsent notifications; each is marked sent right after."""
+    sent = 0
+    for note in Notification.objects.filter(
+        occurrence=occurrence, sent_at__isnull=True
+    ).select_related("user"):
+        if not note.user.email:
+            continue
+        send_mail(note.subject, note.body, settings.DEFAULT_FROM_EMAIL, [note.user.email])
+        # A crash between send and mark can repeat one e-mail, never lose one.
+        Notification.objects.filter(pk=note.pk).update(sent_at=timezone.now())
+        sent += 1
+    return sent
