@@ -64,3 +64,37 @@ def make_event(db: None) -> Callable[..., ScheduledEvent]:
         return schedule_event(**event_kwargs(**overrides))
 
     return make
+
+
+@pytest.fixture
+def alice(db: None) -> Any:
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user("alice", "alice@example.com", "pw")
+
+
+@pytest.fixture
+def bob(db: None) -> Any:
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user("bob", "bob@example.com", "pw")
+
+
+def booking_kwargs(**overrides: Any) -> dict[str, Any]:
+    """A one-hour appointment two days after NOW, 10:00 New York."""
+    kwargs: dict[str, Any] = {
+        "title": "Check-up",
+        "resource": "room-1",
+        "start_time": datetime(2026, 12, 3, 10, 0, tzinfo=NEW_YORK),
+        "end_time": datetime(2026, 12, 3, 11, 0, tzinfo=NEW_YORK),
+        "resource_timezone": "America/New_York",
+        "user_timezone": "Europe/London",
+    }
+    kwargs.update(overrides)
+    return kwargs
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings: Any, tmp_path: Any) -> None:
+    # Report files land in the test's own folder, not in var/.
+    settings.MEDIA_ROOT = tmp_path / "media"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -67,8 +67,8 @@ def book_appointment(
     appointment = Appointment(
         title=title,
         resource=resource,
-        start_time=start_time,
-        end_time=end_time,
+        start_time=start_time.astimezone(UTC),
+        end_time=end_time.astimezone(UTC),
         resource_timezone=resource_timezone,
         user_timezone=user_timezone,
     )
@@ -120,9 +120,12 @@ def schedule_appointment_events(appointment: Appointment) -> EventPlan:
     if appointment.status != AppointmentStatus.BOOKED:
         return plan
     now = timezone.now()
+    # In UTC: subtracting from a zoned datetime would subtract wall-clock
+    # time, and "24 hours before" is 24 real hours.
+    start = appointment.start_time.astimezone(UTC)
     requests = []
     for offset, reminder_type in REMINDERS:
-        when = appointment.start_time - offset
+        when = start - offset
         if when <= now:
             plan.skipped.append(reminder_type)
             continue
@@ -160,7 +163,7 @@ def _follow_up(appointment: Appointment) -> dict[str, Any]:
     return {
         **_common(appointment),
         "event_type": EventType.APPOINTMENT_FOLLOW_UP,
-        "scheduled_time": appointment.end_time + FOLLOW_UP_DELAY,
+        "scheduled_time": appointment.end_time.astimezone(UTC) + FOLLOW_UP_DELAY,
         "payload": {"appointment_id": appointment.entity_id, "follow_up_type": FOLLOW_UP_TYPE},
     }
 
@@ -186,8 +189,8 @@ def move_appointment(
 ) -> EventPlan:
     """Change the start and end; the events move with them."""
     _check_times(start_time, end_time)
-    appointment.start_time = start_time
-    appointment.end_time = end_time
+    appointment.start_time = start_time.astimezone(UTC)
+    appointment.end_time = end_time.astimezone(UTC)
     appointment.save(update_fields=["start_time", "end_time", "updated_at"])
     return reschedule_appointment_events(appointment)
 
