@@ -27,8 +27,9 @@ from django_celery_beat.schedulers import DatabaseScheduler
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from scheduling import selectors
+from scheduling.publishing import publish
 from scheduling.services import occurrences
-from scheduling.services.beat_rows import EVENT_QUEUE, EVENT_TASK_NAME
+from scheduling.services.beat_rows import EVENT_TASK_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -92,16 +93,6 @@ class EventScheduler(DatabaseScheduler):
             self._publish(stale)
 
     def _publish(self, batch: list[occurrences.Dispatch]) -> None:
-        if not batch:
-            return
-        producer = self.producer
-        for dispatch in batch:
-            self.app.send_task(
-                EVENT_TASK_NAME,
-                kwargs={"event_id": dispatch.event_id, "occurrence_id": dispatch.occurrence_id},
-                task_id=dispatch.task_id,
-                queue=EVENT_QUEUE,
-                producer=producer,
-            )
-        occurrences.mark_sent(batch, now=timezone.now())
-        logger.info("published %d event occurrences", len(batch))
+        if batch:
+            publish(batch, app=self.app, producer=self.producer)
+            logger.info("published %d event occurrences", len(batch))

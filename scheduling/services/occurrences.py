@@ -243,3 +243,25 @@ def purge_history(*, older_than: datetime) -> dict[str, int]:
     ).delete()
     results, _ = TaskResult.objects.filter(date_done__lt=older_than).delete()
     return {"occurrences_deleted": occurrences, "task_results_deleted": results}
+
+
+def retry_failed(occurrence_ids: list[str], *, now: datetime) -> list[Dispatch]:
+    """Put failed occurrences back to ``claimed`` for publishing again; return them.
+
+    Their one-off events go back to ``scheduled`` so that success settles
+    them. Occurrences that are not failed are left alone.
+    """
+    with transaction.atomic():
+        failed = list(
+            Occurrence.objects.select_for_update()
+            .filter(pk__in=occurrence_ids, status=OccurrenceStatus.FAILED)
+            .values_list("event_id", "pk", "task_id")
+        )
+        pks = [pk for _, pk, _ in failed]
+        Occurrence.objects.filter(pk__in=pks).update(
+            status=OccurrenceStatus.CLAIMED, error="", finished_at=None, claimed_at=now
+        )
+        ScheduledEvent.objects.filter(
+            pk__in=[event_id for event_id, _, _ in failed], status=EventStatus.FAILED
+        ).update(status=EventStatus.SCHEDULED, updated_at=now)
+    return [Dispatch(str(event_id), str(pk), task_id) for event_id, pk, task_id in failed]
