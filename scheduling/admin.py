@@ -294,11 +294,13 @@ class ScalablePeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
 class _TasksUsingSchedule:
     """Instead of the stock inline (every task on one page): a count and a link."""
 
+    task_field: str  # PeriodicTask's foreign key to this kind of schedule
+
     @admin.display(description="Periodic tasks using this schedule")
     def tasks(self, obj: Any) -> str:
         if obj.pk is None:
             return "-"
-        field = obj._meta.model_name
+        field = self.task_field
         count = PeriodicTask.objects.filter(**{field: obj}).count()
         url = (
             reverse("admin:django_celery_beat_periodictask_changelist")
@@ -309,6 +311,7 @@ class _TasksUsingSchedule:
 
 @admin.register(ClockedSchedule)
 class ClockedScheduleAdmin(_TasksUsingSchedule, admin.ModelAdmin):
+    task_field = "clocked"
     fields = ["clocked_time", "tasks"]
     readonly_fields = ["tasks"]
     list_display = ["clocked_time"]
@@ -317,6 +320,7 @@ class ClockedScheduleAdmin(_TasksUsingSchedule, admin.ModelAdmin):
 
 @admin.register(CrontabSchedule)
 class CrontabScheduleAdmin(_TasksUsingSchedule, admin.ModelAdmin):
+    task_field = "crontab"
     list_display = ["__str__", "human_readable"]
     fields = [
         "human_readable",

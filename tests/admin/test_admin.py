@@ -170,3 +170,24 @@ def test_the_scheduled_event_list_filters_by_entity(admin_client, make_event, fr
     body = page.content.decode()
     assert "appt-9" in body
     assert "appt-10" not in body
+
+
+def test_the_schedule_editors_link_to_their_tasks_instead_of_listing_them(
+    admin_client, make_event, frozen_now
+) -> None:
+    event = make_event(recurrence={"frequency": "DAILY"})
+    make_event(entity_id="appt-2", recurrence={"frequency": "DAILY"})  # same crontab
+    page = admin_client.get(
+        reverse(
+            "admin:django_celery_beat_crontabschedule_change", args=[event.periodic_task.crontab_id]
+        )
+    ).content.decode()
+    assert "2 tasks" in page
+    one_off = make_event(entity_id="appt-3")
+    page = admin_client.get(
+        reverse(
+            "admin:django_celery_beat_clockedschedule_change",
+            args=[one_off.periodic_task.clocked_id],
+        )
+    ).content.decode()
+    assert "1 tasks" in page

@@ -1,0 +1,124 @@
+"""The admin in a real browser: headless Chromium driven by selenium.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (.ci/run installs them);
+without them these tests are skipped, except when REQUIRE_SERVICES=1 (CI),
+where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from scheduling import schedule_event
+from scheduling.models import EventStatus, ScheduledEvent
+from scheduling.services.appointments import book_appointment
+from tests.conftest import booking_kwargs, event_kwargs
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(
+                "chromium / chromedriver missing (apt-get install chromium chromium-driver)"
+            )
+        pytest.skip("chromium / chromedriver not installed")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def logged_in(browser: webdriver.Chrome, live_server: Any) -> webdriver.Chrome:
+    User.objects.create_superuser("admin", "admin@example.com", "correct horse")
+    browser.delete_all_cookies()
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys("correct horse")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, 10).until(lambda d: "Site administration" in d.page_source)
+    return browser
+
+
+def test_reschedule_action_from_the_appointment_list(logged_in, live_server) -> None:
+    start = timezone.now() + timedelta(days=3)
+    appointment = book_appointment(
+        **booking_kwargs(start_time=start, end_time=start + timedelta(hours=1))
+    ).appointment
+    browser = logged_in
+    browser.get(f"{live_server.url}/admin/scheduling/appointment/")
+    row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr")
+    assert "4 events" in row.text
+    assert "Check-up" in row.text
+
+    row.find_element(By.CSS_SELECTOR, "input.action-select").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value("reschedule_events")
+    browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+
+    WebDriverWait(browser, 10).until(lambda d: "Rescheduled events for 1" in d.page_source)
+    assert "4 events" in browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr").text
+    events = ScheduledEvent.objects.filter(entity_id=appointment.entity_id)
+    assert events.filter(status=EventStatus.SCHEDULED).count() == 4
+    assert events.filter(status=EventStatus.CANCELLED).count() == 4
+
+
+def test_editing_a_periodic_tasks_clocked_time_moves_the_event(logged_in, live_server) -> None:
+    event = schedule_event(**event_kwargs())
+    browser = logged_in
+    browser.get(
+        f"{live_server.url}/admin/django_celery_beat/periodictask/{event.periodic_task_id}/change/"
+    )
+    # The clocked schedule is a raw-id field; its link opens the clock's editor.
+    raw_id = browser.find_element(By.NAME, "clocked")
+    assert raw_id.get_attribute("value") == str(event.periodic_task.clocked_id)
+    browser.get(
+        f"{live_server.url}/admin/django_celery_beat/clockedschedule/"
+        f"{event.periodic_task.clocked_id}/change/"
+    )
+    date = browser.find_element(By.NAME, "clocked_time_0")
+    time = browser.find_element(By.NAME, "clocked_time_1")
+    date.clear()
+    date.send_keys("2027-01-15")
+    time.clear()
+    time.send_keys("08:30:00")
+    browser.find_element(By.NAME, "_save").click()
+    WebDriverWait(browser, 10).until(lambda d: "was changed successfully" in d.page_source)
+
+    event.refresh_from_db()
+    assert event.next_run_at.isoformat() == "2027-01-15T08:30:00+00:00"
+    browser.get(f"{live_server.url}/admin/scheduling/scheduledevent/?entity_id=appt-1")
+    assert "2027-01-15 03:30 EST" in browser.page_source  # shown in the execution zone
