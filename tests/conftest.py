@@ -10,6 +10,7 @@ import freezegun
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from project.celery import app as celery_app
 from scheduling.models import ScheduledEvent
 from scheduling.services.events import schedule_event
 
@@ -17,6 +18,12 @@ from scheduling.services.events import schedule_event
 # left alone they keep real datetimes, whose ``fold`` (the repeated hour at a
 # DST fall-back) FakeDatetime would lose.
 freezegun.configure(extend_ignore_list=["cronsim", "scheduling.recurrence"])
+
+# In-process publishes (the admin's retry) go to an in-memory broker: real
+# brokers are for the worker and beat processes of tests/e2e, which get the
+# run's CELERY_BROKER_URL and a broker folder of their own.
+celery_app.conf.broker_url = "memory://"
+celery_app.conf.broker_transport_options = {}
 
 # CI: a fixed sample, the same every run. thorough: a long random hunt.
 hypothesis_settings.register_profile("ci", max_examples=150, derandomize=True)

@@ -49,10 +49,14 @@ class Processes:
             "SCHEDULING_BEAT_POLL_SECONDS": "0.2",
             "SCHEDULING_RETRY_BACKOFF_SECONDS": "1",
             "PYTHONUNBUFFERED": "1",
+            # E-mails as files the test can read.
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(workdir / "mail"),
         }
-        if settings.CELERY_BROKER_URL.startswith("filesystem"):
-            # Worker, beat and the test share one broker folder.
-            self.env["VAR_DIR"] = str(settings.VAR_DIR)
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.workdir / "mail"
 
     def start(self, name: str, *celery_args: str) -> None:
         log = (self.workdir / f"{name}.log").open("wb")

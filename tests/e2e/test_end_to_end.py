@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -65,3 +66,34 @@ def test_a_cancelled_event_never_runs(live_system, wait_for) -> None:
     wait_for(lambda: succeeded(sentinel), what="the sentinel event to run")
 
     assert not Occurrence.objects.filter(event=cancelled).exists()
+
+
+def test_a_booked_appointments_reminder_reaches_participants_by_mail(
+    live_system, wait_for, django_user_model
+) -> None:
+    from scheduling.models import Notification
+    from scheduling.services.appointments import book_appointment
+
+    alice = django_user_model.objects.create_user("alice", "alice@example.com", "pw")
+    bob = django_user_model.objects.create_user("bob", "bob@example.com", "pw")
+    # The 15-minute reminder falls 3 seconds from now; the others are past.
+    start = timezone.now() + timedelta(minutes=15, seconds=3)
+    booking = book_appointment(
+        title="Dentist",
+        resource="chair-2",
+        start_time=start,
+        end_time=start + timedelta(minutes=30),
+        resource_timezone="America/New_York",
+        user_timezone="Europe/London",
+        participants=[alice, (bob, "Asia/Tokyo")],
+    )
+    assert booking.plan.skipped == ["24_hour_reminder", "2_hour_reminder"]
+
+    wait_for(
+        lambda: Notification.objects.filter(sent_at__isnull=False).count() == 2,
+        what="two reminder e-mails",
+    )
+    mails = "\n".join(p.read_text() for p in live_system.mail_dir.iterdir())
+    assert mails.count("Subject: Reminder: Dentist starts in 15 minutes") == 2
+    assert f"{start.astimezone(ZoneInfo('Asia/Tokyo')):%H:%M} JST (Asia/Tokyo)" in mails
+    assert "(Europe/London)" in mails
