@@ -26,7 +26,7 @@ class Command(BaseCommand):
         patient, _ = User.objects.get_or_create(
             username="demo-patient", defaults={"email": "patient@example.com"}
         )
-        now = timezone.now()
+        now = timezone.now().replace(microsecond=0)
         for title, start in (
             ("Demo: check-up in 16 minutes", now + timedelta(minutes=16)),
             ("Demo: follow-up visit in two days", now + timedelta(days=2)),
