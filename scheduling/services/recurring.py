@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Callable
 from datetime import datetime, time
 from typing import Any
 
@@ -51,60 +52,63 @@ def _matches(event: ScheduledEvent, request: dict[str, Any]) -> bool:
     )
 
 
+def _recurring_request(
+    event_type: str, entity_id: str, *, at: time, tz: str, payload: dict[str, Any], **rule: Any
+) -> dict[str, Any]:
+    """schedule_event's arguments for a rule firing at local time ``at`` in ``tz``."""
+    return {
+        "event_type": event_type,
+        "entity_id": entity_id,
+        "scheduled_time": _today_at(at, tz, timezone.now()),
+        "resource_timezone": tz,
+        "user_timezone": tz,
+        "payload": payload,
+        "recurrence": {**rule, "timezone": tz},
+        "_at": at,
+    }
+
+
+def _save_with_event(row: Any, request_for: Callable[[Any], dict[str, Any]]) -> Any:
+    """Save a rule-like row and make its event match it (none when disabled)."""
+    row.full_clean()
+    row.save()
+    row.event = _replace(row.event, request_for(row) if row.enabled else None)
+    row.save(update_fields=["event"])
+    return row
+
+
 @transaction.atomic
 def save_business_rule(rule: BusinessRule) -> BusinessRule:
-    """Save the rule and make its daily event match it (none when disabled)."""
-    rule.full_clean()
-    rule.save()
-    request = _business_rule_request(rule) if rule.enabled else None
-    rule.event = _replace(rule.event, request)
-    rule.save(update_fields=["event"])
-    return rule
-
-
-def _business_rule_request(rule: BusinessRule) -> dict[str, Any]:
-    return {
-        "event_type": EventType.BUSINESS_RULE,
-        "entity_id": rule.entity_id,
-        "scheduled_time": _today_at(rule.execution_time, rule.timezone, timezone.now()),
-        "resource_timezone": rule.timezone,
-        "user_timezone": rule.timezone,
-        "payload": {"rule_id": rule.rule_key, "business_rule_id": rule.pk, "context": rule.context},
-        "recurrence": {"frequency": "DAILY", "interval": 1, "timezone": rule.timezone},
-        "_at": rule.execution_time,
-    }
+    """Save the rule; its daily event follows (replaced on change, cancelled when disabled)."""
+    return _save_with_event(
+        rule,
+        lambda r: _recurring_request(
+            EventType.BUSINESS_RULE,
+            r.entity_id,
+            at=r.execution_time,
+            tz=r.timezone,
+            payload={"rule_id": r.rule_key, "business_rule_id": r.pk, "context": r.context},
+            frequency="DAILY",
+            interval=1,
+        ),
+    )
 
 
 @transaction.atomic
 def save_report_schedule(schedule: ReportSchedule) -> ReportSchedule:
-    """Save the schedule and make its monthly event match it (none when disabled)."""
-    schedule.full_clean()
-    schedule.save()
-    request = _report_request(schedule) if schedule.enabled else None
-    schedule.event = _replace(schedule.event, request)
-    schedule.save(update_fields=["event"])
-    return schedule
-
-
-def _report_request(schedule: ReportSchedule) -> dict[str, Any]:
-    return {
-        "event_type": EventType.REPORT_GENERATION,
-        "entity_id": schedule.entity_id,
-        "scheduled_time": _today_at(schedule.time_of_day, schedule.timezone, timezone.now()),
-        "resource_timezone": schedule.timezone,
-        "user_timezone": schedule.timezone,
-        "payload": {
-            "report_id": schedule.name,
-            "report_schedule_id": schedule.pk,
-            "report_type": "monthly",
-        },
-        "recurrence": {
-            "frequency": "MONTHLY",
-            "by_month_day": [schedule.by_month_day],
-            "timezone": schedule.timezone,
-        },
-        "_at": schedule.time_of_day,
-    }
+    """Save the schedule; its monthly event follows (replaced on change, off when disabled)."""
+    return _save_with_event(
+        schedule,
+        lambda r: _recurring_request(
+            EventType.REPORT_GENERATION,
+            r.entity_id,
+            at=r.time_of_day,
+            tz=r.timezone,
+            payload={"report_id": r.name, "report_schedule_id": r.pk, "report_type": "monthly"},
+            frequency="MONTHLY",
+            by_month_day=[r.by_month_day],
+        ),
+    )
 
 
 @transaction.atomic
@@ -113,16 +117,15 @@ def ensure_data_cleanup_event(*, days_to_keep: int, at: time, tz: str = "UTC") -
     current = ScheduledEvent.objects.filter(
         entity_id="system", event_type=EventType.DATA_CLEANUP, status=EventStatus.SCHEDULED
     ).first()
-    request = {
-        "event_type": EventType.DATA_CLEANUP,
-        "entity_id": "system",
-        "scheduled_time": _today_at(at, tz, timezone.now()),
-        "resource_timezone": tz,
-        "user_timezone": tz,
-        "payload": {"days_to_keep": days_to_keep},
-        "recurrence": {"frequency": "DAILY", "interval": 1, "timezone": tz},
-        "_at": at,
-    }
+    request = _recurring_request(
+        EventType.DATA_CLEANUP,
+        "system",
+        at=at,
+        tz=tz,
+        payload={"days_to_keep": days_to_keep},
+        frequency="DAILY",
+        interval=1,
+    )
     event = _replace(current, request)
     assert event is not None
     return event
