@@ -168,7 +168,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 SCHEDULING_MAX_PAYLOAD_BYTES = env_int("SCHEDULING_MAX_PAYLOAD_BYTES", 64 * 1024)
 # Longest beat sleep when nothing is due: bounds the delay before an event
 # inserted while beat sleeps is seen.
-SCHEDULING_BEAT_POLL_SECONDS = env_float("SCHEDULING_BEAT_POLL_SECONDS", 1.0)
+SCHEDULING_BEAT_POLL_SECONDS = env_float("SCHEDULING_BEAT_POLL_SECONDS", 0.25)
 # Due occurrences claimed and published per batch.
 SCHEDULING_BEAT_BATCH_SIZE = env_int("SCHEDULING_BEAT_BATCH_SIZE", 500)
 # Handler errors: retries with exponential backoff, then the occurrence fails.
