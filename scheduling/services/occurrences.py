@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import ClockedSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
 from scheduling.misfire import lateness_beyond_grace
@@ -130,10 +130,29 @@ def _advance(events: list[ScheduledEvent], *, now: datetime) -> None:
     ScheduledEvent.objects.bulk_update(
         events, ["fired_count", "next_run_at", "updated_at"], batch_size=_UPDATE_BATCH
     )
-    # Shown in the admin as run; disabled so nothing fires it again.
-    PeriodicTask.objects.filter(pk__in=fired_one_offs).update(
-        enabled=False, last_run_at=now, total_run_count=F("total_run_count") + 1
+    _archive_fired_one_offs(fired_one_offs)
+
+
+def _archive_fired_one_offs(task_ids: list[int]) -> None:
+    """Fired one-offs leave the beat tables; their history is their Occurrence.
+
+    So the beat tables hold what is still to come, whatever has fired.
+    Deleted without per-row signals: django-celery-beat's would bump
+    ``PeriodicTasks`` and make every beat reload its schedule.
+    """
+    if not task_ids:
+        return
+    ScheduledEvent.objects.filter(periodic_task_id__in=task_ids).update(periodic_task=None)
+    clock_ids = list(
+        PeriodicTask.objects.filter(pk__in=task_ids).values_list("clocked_id", flat=True)
     )
+    PeriodicTask.objects.filter(pk__in=task_ids)._raw_delete(PeriodicTask.objects.db)
+    # A clock an admin has pointed another task at stays.
+    still_used = set(
+        PeriodicTask.objects.filter(clocked_id__in=clock_ids).values_list("clocked_id", flat=True)
+    )
+    unused = [pk for pk in clock_ids if pk is not None and pk not in still_used]
+    ClockedSchedule.objects.filter(pk__in=unused)._raw_delete(ClockedSchedule.objects.db)
 
 
 def mark_sent(dispatches: list[Dispatch], *, now: datetime) -> None:

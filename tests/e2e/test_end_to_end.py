@@ -55,7 +55,7 @@ def test_a_one_off_fires_once_through_beat_and_worker(live_system, wait_for) -> 
     assert Occurrence.objects.filter(event=event).count() == 1
     assert Occurrence.objects.get(event=event).attempts == 1
     assert TaskResult.objects.filter(task_name="backend.process_event").count() == 1
-    assert PeriodicTask.objects.get(pk=event.periodic_task_id).enabled is False
+    assert not PeriodicTask.objects.filter(pk=event.periodic_task_id).exists()
 
 
 def test_a_cancelled_event_never_runs(live_system, wait_for) -> None:
