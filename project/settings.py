@@ -169,6 +169,9 @@ SCHEDULING_MAX_PAYLOAD_BYTES = env_int("SCHEDULING_MAX_PAYLOAD_BYTES", 64 * 1024
 # Longest beat sleep when nothing is due: bounds the delay before an event
 # inserted while beat sleeps is seen.
 SCHEDULING_BEAT_POLL_SECONDS = env_float("SCHEDULING_BEAT_POLL_SECONDS", 0.25)
+# Several beats: one holds a lock (a file on SQLite, an advisory lock on
+# PostgreSQL) and runs; the others stand by. Off only for in-process tests.
+SCHEDULING_BEAT_LOCK = env_bool("SCHEDULING_BEAT_LOCK", True)
 # Due occurrences claimed and published per batch.
 SCHEDULING_BEAT_BATCH_SIZE = env_int("SCHEDULING_BEAT_BATCH_SIZE", 500)
 # Handler errors: retries with exponential backoff, then the occurrence fails.

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, close_old_connections
+from django.db import DatabaseError, InterfaceError, close_old_connections, connection
 from django.db.models import QuerySet
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -27,6 +27,7 @@ from django_celery_beat.schedulers import DatabaseScheduler
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from scheduling import selectors
+from scheduling.leader import BeatLock, lock_for
 from scheduling.publishing import publish
 from scheduling.services import occurrences
 from scheduling.services.beat_rows import EVENT_TASK_NAME
@@ -39,10 +40,39 @@ STALE_CLAIM_AGE = timedelta(seconds=60)
 STALE_CLAIM_CHECK_EVERY = timedelta(seconds=30)
 
 
+class _AlwaysLeader:
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
 class EventScheduler(DatabaseScheduler):
-    """``DatabaseScheduler`` that dispatches events from ``next_run_at``."""
+    """``DatabaseScheduler`` that dispatches events from ``next_run_at``.
+
+    Several beats may run. The one holding the beat lock (``scheduling.leader``)
+    runs the stock periodic tasks; events are claimed by every beat on
+    PostgreSQL (row locks keep their claims disjoint) and by the lock holder
+    only on SQLite, where the others stand by.
+    """
 
     _last_stale_check: datetime | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.lock = self._make_lock()
+        self.claims_without_lock = connection.vendor == "postgresql"
+        super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def _make_lock() -> BeatLock | _AlwaysLeader:
+        if not settings.SCHEDULING_BEAT_LOCK:
+            return _AlwaysLeader()
+        return lock_for(connection.settings_dict, settings.VAR_DIR)
+
+    def close(self) -> None:
+        self.lock.release()
+        super().close()
 
     def enabled_models_qs(self) -> QuerySet[PeriodicTask]:
         # Event rows are dispatched by dispatch_events(); loading them too
@@ -50,8 +80,10 @@ class EventScheduler(DatabaseScheduler):
         return super().enabled_models_qs().exclude(task=EVENT_TASK_NAME)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        event_wait = self.dispatch_events()
-        stock_wait = super().tick(*args, **kwargs)
+        poll = settings.SCHEDULING_BEAT_POLL_SECONDS
+        leader = self.lock.acquire()
+        event_wait = self.dispatch_events() if leader or self.claims_without_lock else poll
+        stock_wait = super().tick(*args, **kwargs) if leader else poll
         return min(event_wait, stock_wait)
 
     def dispatch_events(self) -> float:

@@ -105,3 +105,10 @@ def booking_kwargs(**overrides: Any) -> dict[str, Any]:
 def _media_in_tmp(settings: Any, tmp_path: Any) -> None:
     # Report files land in the test's own folder, not in var/.
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _no_beat_lock(settings: Any) -> None:
+    # In-process schedulers are many and short-lived; tests/scheduling/test_leader.py
+    # and tests/e2e exercise the lock itself.
+    settings.SCHEDULING_BEAT_LOCK = False

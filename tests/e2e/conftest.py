@@ -68,6 +68,14 @@ class Processes:
             stderr=subprocess.STDOUT,
         )
 
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no clean-up of any kind, as when a machine dies."""
+        self.procs[name].kill()
+        self.procs[name].wait()
+
     def logs(self) -> str:
         return "\n".join(
             f"----- {name} -----\n{(self.workdir / f'{name}.log').read_text(errors='replace')}"
@@ -86,6 +94,18 @@ class Processes:
                 proc.wait()
 
 
+WORKER_ARGS = (
+    "worker",
+    "-Q",
+    "backend-events,celery",
+    "--concurrency=2",
+    "--loglevel=INFO",
+    "--without-mingle",
+    "--without-gossip",
+)
+BEAT_ARGS = ("beat", "--loglevel=INFO", "--pidfile=")
+
+
 @pytest.fixture(scope="module")
 def live_system(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
@@ -94,37 +114,33 @@ def live_system(
     with django_db_blocker.unblock():
         _flush_redis_broker()
         processes = Processes(tmp_path_factory.mktemp("live"))
-        processes.start(
-            "worker",
-            "worker",
-            "-Q",
-            "backend-events,celery",
-            "--concurrency=2",
-            "--loglevel=INFO",
-            "--without-mingle",
-            "--without-gossip",
-        )
-        processes.start("beat", "beat", "--loglevel=INFO", "--pidfile=")
+        processes.start("worker", *WORKER_ARGS)
+        processes.start("beat", *BEAT_ARGS)
         try:
             yield processes
         finally:
             processes.stop()
 
 
+def wait_until(
+    processes: Processes, probe: Callable[[], Any], *, timeout: float = 45.0, what: str = ""
+) -> Any:
+    """Poll ``probe`` until it returns a truthy value; fail with the logs if not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        for name, proc in processes.procs.items():
+            if proc.poll() is not None and proc.returncode != -signal.SIGKILL:
+                pytest.fail(f"{name} exited with {proc.returncode}\n{processes.logs()}")
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}\n{processes.logs()}")
+
+
 @pytest.fixture
 def wait_for(live_system: Processes) -> Callable[..., Any]:
-    """Poll ``probe`` until it returns a truthy value; fail with the logs if not."""
-
     def wait(probe: Callable[[], Any], *, timeout: float = 45.0, what: str = "") -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = probe()
-            if value:
-                return value
-            for name, proc in live_system.procs.items():
-                if proc.poll() is not None:
-                    pytest.fail(f"{name} exited with {proc.returncode}\n{live_system.logs()}")
-            time.sleep(0.1)
-        pytest.fail(f"timed out after {timeout} s waiting for {what}\n{live_system.logs()}")
+        return wait_until(live_system, probe, timeout=timeout, what=what)
 
     return wait
