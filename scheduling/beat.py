@@ -93,8 +93,12 @@ class EventScheduler(DatabaseScheduler):
             close_old_connections()
             now = timezone.now()
             self._republish_stale_claims(now)
-            self._dispatch_due(now)
+            # One indexed read when nothing is due; a claim (a write
+            # transaction) only when something is.
             next_due = selectors.next_due_at()
+            if next_due is not None and next_due <= now:
+                self._dispatch_due(now)
+                next_due = selectors.next_due_at()
         except (DatabaseError, InterfaceError, KombuOperationalError, OSError):
             # Database or broker unreachable: claims already committed are
             # re-published by _republish_stale_claims once it is back.
