@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -276,14 +277,48 @@ def _database_url(database: str, n: int) -> str:
 def _fresh_database(database: str, n: int) -> None:
     WORKDIR.mkdir(parents=True, exist_ok=True)
     if database == "postgres":
-        import psycopg
-
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
-            c.execute(f"DROP DATABASE IF EXISTS beat_bench_{n}")
-            c.execute(f"CREATE DATABASE beat_bench_{n}")
+        _pg(
+            f"DROP DATABASE IF EXISTS beat_bench_{n} WITH (FORCE)",
+            f"CREATE DATABASE beat_bench_{n}",
+        )
         return
     for suffix in ("", "-wal", "-shm"):
         (WORKDIR / f"bench-{n}.sqlite3{suffix}").unlink(missing_ok=True)
+
+
+def _pg(*statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        for statement in statements:
+            c.execute(statement)
+
+
+def _snapshot(database: str, n: int) -> None:
+    """Keep the prepared data, so that each measurement starts from it unchanged."""
+    if database == "postgres":
+        _pg(
+            f"DROP DATABASE IF EXISTS beat_bench_{n}_pristine WITH (FORCE)",
+            f"CREATE DATABASE beat_bench_{n}_pristine TEMPLATE beat_bench_{n}",
+        )
+        return
+    import sqlite3
+
+    path = WORKDIR / f"bench-{n}.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copyfile(path, WORKDIR / f"bench-{n}.pristine")
+
+
+def _restore(database: str, n: int) -> None:
+    if database == "postgres":
+        _pg(
+            f"DROP DATABASE IF EXISTS beat_bench_{n} WITH (FORCE)",
+            f"CREATE DATABASE beat_bench_{n} TEMPLATE beat_bench_{n}_pristine",
+        )
+        return
+    _fresh_database(database, n)
+    shutil.copyfile(WORKDIR / f"bench-{n}.pristine", WORKDIR / f"bench-{n}.sqlite3")
 
 
 def run_child(url: str, *argv: str) -> dict[str, Any]:
@@ -313,8 +348,8 @@ def run_child(url: str, *argv: str) -> dict[str, Any]:
     return {"error": tail[0][:160]}
 
 
-def measure(database: str, sizes: list[int], burst_broker: str) -> list[dict[str, Any]]:
-    rows = []
+def measure(database: str, sizes: list[int], burst_broker: str, out: Path) -> None:
+    results: dict[str, Any] = {"database": database, "rows": []}
     for n in sizes:
         _fresh_database(database, n)
         url = _database_url(database, n)
@@ -322,26 +357,29 @@ def measure(database: str, sizes: list[int], burst_broker: str) -> list[dict[str
             "n": n,
             "prepare": run_child(url, "--child", "prepare", "--n", str(n)),
         }
+        _snapshot(database, n)
         for kind in SCHEDULERS:
-            row[kind] = {
-                "ticks": run_child(url, "--child", "ticks", "--kind", kind),
-                "latency": run_child(url, "--child", "latency", "--kind", kind),
-            }
+            row[kind] = {}
+            for what in ("ticks", "latency"):
+                _restore(database, n)
+                row[kind][what] = run_child(url, "--child", what, "--kind", kind)
             print(n, kind, json.dumps(row[kind]), flush=True)
-        rows.append(row)
-    burst_url = _database_url(database, 0)
-    _fresh_database(database, 0)
-    run_child(burst_url, "--child", "prepare", "--n", "0")
+        results["rows"].append(row)
+        _save(out, results)
     bursts = {}
     for kind in SCHEDULERS:
-        bursts[kind] = run_child(
-            burst_url, "--child", "burst", "--kind", kind, "--broker", burst_broker
-        )
         _fresh_database(database, 0)
-        run_child(burst_url, "--child", "prepare", "--n", "0")
+        url = _database_url(database, 0)
+        run_child(url, "--child", "prepare", "--n", "0")
+        bursts[kind] = run_child(url, "--child", "burst", "--kind", kind, "--broker", burst_broker)
         print("burst", kind, json.dumps(bursts[kind]), flush=True)
-    rows.append({"burst": bursts})
-    return rows
+    results["rows"].append({"burst": bursts})
+    _save(out, results)
+
+
+def _save(out: Path, results: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
 
 
 def main() -> None:
@@ -358,9 +396,7 @@ def main() -> None:
     if args.child:
         child_main(args)
         return
-    rows = measure(args.database, args.sizes, args.burst_broker)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"database": args.database, "rows": rows}, indent=2))
+    measure(args.database, args.sizes, args.burst_broker, args.json)
     print(f"raw results: {args.json}")
 
 
