@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from celery import Celery
+from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
@@ -146,3 +147,11 @@ def test_kwargs_published_are_json(scheduler, published) -> None:
     due_now()
     scheduler.tick()
     assert json.loads(json.dumps(published[0]["kwargs"]))
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plan")
+def test_the_stock_reload_reads_other_tasks_through_an_index(scheduler) -> None:
+    # Not a scan of every event's row: two ranges of the index on task.
+    plan = scheduler.enabled_models_qs().explain()
+    assert "scheduling_periodictask_task_idx" in plan
+    assert "SCAN django_celery_beat_periodictask" not in plan
