@@ -75,12 +75,19 @@ class EventScheduler(DatabaseScheduler):
         super().close()
 
     def enabled_models_qs(self) -> QuerySet[PeriodicTask]:
-        # Event rows are dispatched by dispatch_events(); loading them too
-        # would fire them twice and make every reload O(all events). Two
-        # ranges rather than a NOT: the index on ``task`` (migration 0004)
-        # then reads only the other rows.
+        """The periodic tasks that are not events: few, so all of them.
+
+        Event rows are dispatched by dispatch_events(); loading them too
+        would fire them twice and make every reload O(all events). Two
+        ranges rather than a NOT: the index on ``task`` (migration 0004)
+        then reads only the other rows. The stock query's own filters are
+        left out on purpose: built for tables of many tasks, its crontab
+        filter makes one CASE branch per crontab row (its DISTINCT keeps
+        the model's ordering columns), which took 3 s and 80 MB at 100,000
+        events here.
+        """
         others = Q(task__lt=EVENT_TASK_NAME) | Q(task__gt=EVENT_TASK_NAME)
-        return super().enabled_models_qs().filter(others)
+        return self.Model.objects.enabled().filter(others)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         poll = settings.SCHEDULING_BEAT_POLL_SECONDS
