@@ -348,7 +348,9 @@ def run_child(url: str, *argv: str) -> dict[str, Any]:
     return {"error": tail[0][:160]}
 
 
-def measure(database: str, sizes: list[int], burst_broker: str, out: Path) -> None:
+def measure(
+    database: str, sizes: list[int], burst_broker: str, out: Path, kinds: list[str]
+) -> None:
     results: dict[str, Any] = {"database": database, "rows": []}
     for n in sizes:
         _fresh_database(database, n)
@@ -358,7 +360,7 @@ def measure(database: str, sizes: list[int], burst_broker: str, out: Path) -> No
             "prepare": run_child(url, "--child", "prepare", "--n", str(n)),
         }
         _snapshot(database, n)
-        for kind in SCHEDULERS:
+        for kind in kinds:
             row[kind] = {}
             for what in ("ticks", "latency"):
                 _restore(database, n)
@@ -367,7 +369,7 @@ def measure(database: str, sizes: list[int], burst_broker: str, out: Path) -> No
         results["rows"].append(row)
         _save(out, results)
     bursts = {}
-    for kind in SCHEDULERS:
+    for kind in kinds:
         _fresh_database(database, 0)
         url = _database_url(database, 0)
         run_child(url, "--child", "prepare", "--n", "0")
@@ -388,6 +390,7 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--burst-broker", default="memory://")
     parser.add_argument("--json", type=Path, default=WORKDIR / "results.json")
+    parser.add_argument("--kinds", nargs="+", choices=sorted(SCHEDULERS), default=list(SCHEDULERS))
     parser.add_argument("--child")
     parser.add_argument("--kind")
     parser.add_argument("--n", type=int)
@@ -396,7 +399,7 @@ def main() -> None:
     if args.child:
         child_main(args)
         return
-    measure(args.database, args.sizes, args.burst_broker, args.json)
+    measure(args.database, args.sizes, args.burst_broker, args.json, args.kinds)
     print(f"raw results: {args.json}")
 
 
