@@ -25,18 +25,24 @@ def _cell(result: dict[str, Any], key: str, unit: str, digits: int = 1) -> str:
 def _ratio(stock: dict[str, Any], ours: dict[str, Any], key: str) -> str:
     if "error" in stock or "error" in ours or not ours.get(key) or stock.get(key) is None:
         return "—"
-    return f"{stock[key] / ours[key]:,.0f}×"
+    ratio = stock[key] / ours[key]
+    return f"{ratio:,.1f}×" if ratio < 10 else f"{ratio:,.0f}×"
 
 
 def table(data: dict[str, Any]) -> str:
     lines = [
-        "| events | scheduler | build | idle tick | tick after insert | live p50 | live p99 | sent in time | peak RSS |",
+        "| events | scheduler | build | idle tick | tick after insert | live p50 | live p99 | sent by the end | peak RSS |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in data["rows"]:
         if "n" not in row:
             continue
         for kind in ("stock", "ours"):
+            if kind not in row:
+                row[kind] = {
+                    "ticks": {"error": "not measured"},
+                    "latency": {"error": "not measured"},
+                }
             ticks, live = row[kind]["ticks"], row[kind]["latency"]
             lines.append(
                 f"| {row['n']:,} | {kind} | {_cell(ticks, 'build_s', ' s', 2)} "
@@ -100,11 +106,29 @@ def plot(data: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def main(raw: Path) -> None:
-    data = json.loads(raw.read_text())
+def merge(paths: list[Path]) -> dict[str, Any]:
+    """Results of several runs, later ones winning per size and scheduler."""
+    rows: dict[Any, dict[str, Any]] = {}
+    database = ""
+    for path in paths:
+        data = json.loads(path.read_text())
+        database = data["database"]
+        for row in data["rows"]:
+            key = row.get("n", "burst")
+            merged = rows.setdefault(key, {"n": row["n"]} if "n" in row else {"burst": {}})
+            if "burst" in row:
+                merged["burst"].update(row["burst"])
+            else:
+                merged.update({k: v for k, v in row.items() if k in ("stock", "ours", "prepare")})
+    ordered = sorted((r for k, r in rows.items() if k != "burst"), key=lambda r: r["n"])
+    return {"database": database, "rows": ordered + ([rows["burst"]] if "burst" in rows else [])}
+
+
+def main(paths: list[Path]) -> None:
+    data = merge(paths)
     plot(data, ROOT / "docs" / "benchmarks.png")
     print(f"## Beat, {data['database']}\n\n{table(data)}\n\nBurst:\n\n{burst_table(data)}\n")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main([Path(arg) for arg in sys.argv[1:]])

@@ -218,6 +218,7 @@ def main() -> int:
         stale.unlink()
     _reset_stores()
     os.environ.update(_env(args.workdir))
+    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
