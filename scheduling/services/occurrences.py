@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, prefetch_related_objects
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
@@ -63,7 +63,9 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
         events = list(_due_events(now)[:limit])
         if not events:
             return []
-        for event in events:
+        recurring = [e for e in events if e.is_recurring]
+        prefetch_related_objects(recurring, "periodic_task__crontab")
+        for event in recurring:
             beat_rows.coalesce_due_slots(event, now=now)
         claims = [_new_claim(event, now) for event in events]
         Occurrence.objects.bulk_create(claims, ignore_conflicts=True)
@@ -80,11 +82,12 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
 
 
 def _due_events(now: datetime) -> QuerySet[ScheduledEvent]:
-    due = (
-        ScheduledEvent.objects.filter(status=EventStatus.SCHEDULED, next_run_at__lte=now)
-        .select_related("periodic_task__crontab", "periodic_task__clocked")
-        .order_by("next_run_at")
-    )
+    # No related rows here: one-offs need none, and loading three more model
+    # instances per row was a fifth of a 10,000-event burst. The recurring
+    # events' crontabs are fetched afterwards, for them only.
+    due = ScheduledEvent.objects.filter(
+        status=EventStatus.SCHEDULED, next_run_at__lte=now
+    ).order_by("next_run_at")
     if connection.features.has_select_for_update_skip_locked:
         # Several beats on PostgreSQL: each takes rows the others have not locked.
         due = due.select_for_update(skip_locked=True, of=("self",))
@@ -114,23 +117,27 @@ def _settle_missed_one_offs(missed: list[Occurrence]) -> None:
 
 
 def _advance(events: list[ScheduledEvent], *, now: datetime) -> None:
-    fired_one_offs: list[int] = []
-    for event in events:
+    """Count the firing and move each event to its next run (none for a one-off)."""
+    one_offs = [e for e in events if not e.is_recurring]
+    recurring = [e for e in events if e.is_recurring]
+    # One statement for all one-offs: bulk_update's per-row CASE cost ~60 %
+    # of a 10,000-event burst.
+    ScheduledEvent.objects.filter(pk__in=[e.pk for e in one_offs]).update(
+        next_run_at=None, fired_count=F("fired_count") + 1, updated_at=now
+    )
+    for event in recurring:
         assert event.next_run_at is not None
         event.fired_count += 1
         event.updated_at = now
-        if event.is_recurring:
-            event.next_run_at = beat_rows.next_run_from_beat_row(
-                event, after=max(event.next_run_at, now)
-            )
-        else:
-            event.next_run_at = None
-            if event.periodic_task_id is not None:
-                fired_one_offs.append(event.periodic_task_id)
+        event.next_run_at = beat_rows.next_run_from_beat_row(
+            event, after=max(event.next_run_at, now)
+        )
     ScheduledEvent.objects.bulk_update(
-        events, ["fired_count", "next_run_at", "updated_at"], batch_size=_UPDATE_BATCH
+        recurring, ["fired_count", "next_run_at", "updated_at"], batch_size=_UPDATE_BATCH
     )
-    _archive_fired_one_offs(fired_one_offs)
+    _archive_fired_one_offs(
+        [e.periodic_task_id for e in one_offs if e.periodic_task_id is not None]
+    )
 
 
 def _archive_fired_one_offs(task_ids: list[int]) -> None:
