@@ -35,9 +35,10 @@ from scheduling.services.beat_rows import EVENT_TASK_NAME
 logger = logging.getLogger(__name__)
 
 # A claim not marked sent after this long was left by a beat that died
-# between committing the claim and publishing it.
-STALE_CLAIM_AGE = timedelta(seconds=60)
-STALE_CLAIM_CHECK_EVERY = timedelta(seconds=30)
+# between committing the claim and publishing it (a batch of claims is
+# published within a second of its commit).
+STALE_CLAIM_AGE = timedelta(seconds=15)
+STALE_CLAIM_CHECK_EVERY = timedelta(seconds=5)
 
 
 class _AlwaysLeader:

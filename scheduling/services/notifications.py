@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.utils import timezone
 
 from scheduling.models import Appointment, Notification, Occurrence, Participant
@@ -37,6 +37,12 @@ def notify_participants(
     return {"notifications": written, "emails_sent": send_pending(occurrence)}
 
 
+def message_id(note: Notification) -> str:
+    """The same for every attempt at the same notification."""
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
+    return f"<notification-{note.pk}@{domain}>"
+
+
 def send_pending(occurrence: Occurrence) -> int:
     """Send the firing's unsent notifications; each is marked sent right after."""
     sent = 0
@@ -45,8 +51,16 @@ def send_pending(occurrence: Occurrence) -> int:
     ).select_related("user"):
         if not note.user.email:
             continue
-        send_mail(note.subject, note.body, settings.DEFAULT_FROM_EMAIL, [note.user.email])
-        # A crash between send and mark can repeat one e-mail, never lose one.
+        message = EmailMessage(
+            note.subject,
+            note.body,
+            settings.DEFAULT_FROM_EMAIL,
+            [note.user.email],
+            headers={"Message-ID": message_id(note)},
+        )
+        message.send()
+        # A crash between send and mark repeats the e-mail, never loses it;
+        # the repeat has the same Message-ID, so mail systems can drop it.
         Notification.objects.filter(pk=note.pk).update(sent_at=timezone.now())
         sent += 1
     return sent

@@ -107,3 +107,16 @@ def test_the_follow_up_sends_a_survey_after_a_completed_appointment(booking, fre
     assert outcome["result"] == {"notifications": 2, "emails_sent": 2}
     assert {m.subject for m in mail.outbox} == {"How was Check-up?"}
     assert set(Notification.objects.values_list("kind", flat=True)) == {"satisfaction_survey"}
+
+
+def test_an_email_repeated_after_a_crash_keeps_its_message_id(booking, freezer) -> None:
+    outcome = fire(booking, freezer, "24_hour_reminder")
+    first_ids = sorted(m.extra_headers["Message-ID"] for m in mail.outbox)
+    # The worker died after sending, before recording it: the redelivered
+    # task sends again, under the same Message-ID.
+    Notification.objects.update(sent_at=None)
+    Occurrence.objects.update(status=OccurrenceStatus.RUNNING)
+    process_event.apply(kwargs=outcome["kwargs"])
+    assert len(mail.outbox) == 4
+    assert sorted(m.extra_headers["Message-ID"] for m in mail.outbox[2:]) == first_ids
+    assert first_ids[0].startswith("<notification-")
