@@ -17,6 +17,8 @@ def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
 
 
 def _cell(result: dict[str, Any], key: str, unit: str, digits: int = 1) -> str:
+    if result.get("error") == "not measured":
+        return "not run"
     if "error" in result:
         return f"fails: {result['error'][:60]}"
     return _fmt(result.get(key), unit, digits)
@@ -72,6 +74,10 @@ def burst_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _get(row: dict[str, Any], kind: str, part: str, key: str) -> Any:
+    return row.get(kind, {}).get(part, {}).get(key)
+
+
 def plot(data: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -83,14 +89,14 @@ def plot(data: dict[str, Any], path: Path) -> None:
     for kind, style in (("stock", "o--"), ("ours", "s-")):
         for key, label in (("idle_tick_ms", "idle tick"), ("insert_tick_ms", "tick after insert")):
             points = [
-                (r["n"], r[kind]["ticks"].get(key)) for r in rows if r[kind]["ticks"].get(key)
+                (r["n"], _get(r, kind, "ticks", key)) for r in rows if _get(r, kind, "ticks", key)
             ]
             if points:
                 ticks.plot(*zip(*points, strict=True), style, label=f"{kind}: {label}")
         points = [
-            (r["n"], r[kind]["latency"].get("p99_s"))
+            (r["n"], _get(r, kind, "latency", "p99_s"))
             for r in rows
-            if r[kind]["latency"].get("p99_s")
+            if _get(r, kind, "latency", "p99_s")
         ]
         if points:
             latency.plot(*zip(*points, strict=True), style, label=f"{kind}: live p99")
