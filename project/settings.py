@@ -146,6 +146,11 @@ else:
     # seconds; it must exceed the longest handler run.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        # How often workers look for tasks a dead worker took and never
+        # acknowledged (older than the visibility timeout). kombu's defaults
+        # make that about every 100 s; here it is this many seconds.
+        "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+        "unacked_restore_throttle": 1,
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = "django-db"

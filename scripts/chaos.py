@@ -50,6 +50,7 @@ def _env(workdir: Path) -> dict[str, str]:
         "CELERY_BROKER_URL": BROKER_URL,
         # A killed worker's unacknowledged task comes back after this long.
         "CELERY_VISIBILITY_TIMEOUT": "15",
+        "CELERY_UNACKED_RESTORE_INTERVAL": "5",
         "VAR_DIR": str(workdir / "var"),
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(workdir / "mail"),
