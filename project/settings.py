@@ -177,6 +177,9 @@ SCHEDULING_BEAT_POLL_SECONDS = env_float("SCHEDULING_BEAT_POLL_SECONDS", 0.25)
 # Several beats: one holds a lock (a file on SQLite, an advisory lock on
 # PostgreSQL) and runs; the others stand by. Off only for in-process tests.
 SCHEDULING_BEAT_LOCK = env_bool("SCHEDULING_BEAT_LOCK", True)
+# An occurrence published this long ago and never started is published again
+# (its message was lost); above the longest wait in the queue you expect.
+SCHEDULING_SENT_REPUBLISH_SECONDS = env_int("SCHEDULING_SENT_REPUBLISH_SECONDS", 600)
 # Due occurrences claimed and published per batch.
 SCHEDULING_BEAT_BATCH_SIZE = env_int("SCHEDULING_BEAT_BATCH_SIZE", 500)
 # Handler errors: retries with exponential backoff, then the occurrence fails.

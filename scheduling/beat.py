@@ -132,12 +132,15 @@ class EventScheduler(DatabaseScheduler):
         if last is not None and now - last < STALE_CLAIM_CHECK_EVERY:
             return
         self._last_stale_check = now
-        stale = occurrences.stale_claims(
-            now=now, older_than=STALE_CLAIM_AGE, limit=settings.SCHEDULING_BEAT_BATCH_SIZE
+        lost = occurrences.stale_dispatches(
+            now=now,
+            claimed_before=now - STALE_CLAIM_AGE,
+            sent_before=now - timedelta(seconds=settings.SCHEDULING_SENT_REPUBLISH_SECONDS),
+            limit=settings.SCHEDULING_BEAT_BATCH_SIZE,
         )
-        if stale:
-            logger.warning("re-publishing %d claimed occurrences never sent", len(stale))
-            self._publish(stale)
+        if lost:
+            logger.warning("re-publishing %d occurrences whose message was lost", len(lost))
+            self._publish(lost)
 
     def _publish(self, batch: list[occurrences.Dispatch]) -> None:
         if batch:

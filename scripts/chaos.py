@@ -51,6 +51,8 @@ def _env(workdir: Path) -> dict[str, str]:
         # A killed worker's unacknowledged task comes back after this long.
         "CELERY_VISIBILITY_TIMEOUT": "15",
         "CELERY_UNACKED_RESTORE_INTERVAL": "5",
+        # A message the broker lost is published again after this long.
+        "SCHEDULING_SENT_REPUBLISH_SECONDS": "30",
         "VAR_DIR": str(workdir / "var"),
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(workdir / "mail"),

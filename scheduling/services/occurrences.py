@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, QuerySet, prefetch_related_objects
+from django.db.models import F, Q, QuerySet, prefetch_related_objects
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
@@ -54,7 +54,7 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
     """Claim up to ``limit`` due firings and advance their events; return them.
 
     Committed before anything is published: a crash after this leaves
-    ``claimed`` rows that ``stale_claims`` hands back, never a lost or
+    ``claimed`` rows that ``stale_dispatches`` hands back, never a lost or
     doubled firing. A recurring event that missed several slots (beat was
     down) is claimed once, for its latest due slot (coalescing). A firing
     later than its type's grace is recorded as ``missed`` and not returned.
@@ -169,15 +169,25 @@ def mark_sent(dispatches: list[Dispatch], *, now: datetime) -> None:
     ).update(status=OccurrenceStatus.SENT, sent_at=now)
 
 
-def stale_claims(*, now: datetime, older_than: timedelta, limit: int) -> list[Dispatch]:
-    """Claims never marked sent (beat died mid-publish): to publish again.
+def stale_dispatches(
+    *, now: datetime, claimed_before: datetime, sent_before: datetime, limit: int
+) -> list[Dispatch]:
+    """Occurrences to publish again: their message was probably lost.
 
-    The task id is the same, and the worker skips an occurrence that has
-    finished, so publishing twice never runs the handler twice.
+    - ``claimed`` before ``claimed_before``: beat died between committing the
+      claim and publishing it;
+    - ``sent`` before ``sent_before`` and never started: the broker lost the
+      message (kombu's Redis transport can, when a worker dies between taking
+      a message and recording it as unacknowledged).
+
+    The task id is the same, and the worker ignores an occurrence that has
+    finished, so a copy that was not lost after all never runs the handler
+    again once the first has finished.
     """
-    rows = Occurrence.objects.filter(
-        status=OccurrenceStatus.CLAIMED, claimed_at__lt=now - older_than
-    ).values_list("event_id", "pk", "task_id")[:limit]
+    lost = Q(status=OccurrenceStatus.CLAIMED, claimed_at__lt=claimed_before) | Q(
+        status=OccurrenceStatus.SENT, attempts=0, sent_at__lt=sent_before
+    )
+    rows = Occurrence.objects.filter(lost).values_list("event_id", "pk", "task_id")[:limit]
     return [Dispatch(str(event_id), str(pk), task_id) for event_id, pk, task_id in rows]
 
 
