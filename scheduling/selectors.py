@@ -131,13 +131,6 @@ def _as_dict(event: ScheduledEvent, instant: datetime, zone: zoneinfo.ZoneInfo) 
     }
 
 
-def events_for_entity(*, entity_id: str, service_id: str = "backend") -> QuerySet[ScheduledEvent]:
-    """All events of one entity (any status), newest first."""
-    return ScheduledEvent.objects.filter(service_id=service_id, entity_id=entity_id).order_by(
-        "-created_at"
-    )
-
-
 def next_due_at() -> datetime | None:
     """The earliest ``next_run_at`` of any scheduled event (beat's sleep bound)."""
     return (

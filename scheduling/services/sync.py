@@ -22,21 +22,13 @@ def follow_beat_rows(events: QuerySet[ScheduledEvent], *, now: datetime) -> int:
         "periodic_task__crontab", "periodic_task__clocked"
     )
     for event in pending:
-        next_run_at = _next_run(event, now=now)
+        # A moved clock fires at its new instant, even a past one (then at once).
+        next_run_at = beat_rows.next_run_from_beat_row(event, after=now)
         if next_run_at != event.next_run_at:
             changed += ScheduledEvent.objects.filter(
                 pk=event.pk, status=EventStatus.SCHEDULED
             ).update(next_run_at=next_run_at, updated_at=now)
     return changed
-
-
-def _next_run(event: ScheduledEvent, *, now: datetime) -> datetime | None:
-    task = event.periodic_task
-    if task is not None and task.clocked_id is not None and task.enabled:
-        # A one-off whose clock was moved fires at the new instant, even if it
-        # is already past (then at once).
-        return task.clocked.clocked_time
-    return beat_rows.next_run_from_beat_row(event, after=now)
 
 
 def cancel_for_deleted_beat_row(events: QuerySet[ScheduledEvent], *, now: datetime) -> int:
