@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "scheduling.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -191,6 +192,30 @@ SCHEDULING_RETRY_BACKOFF_MAX_SECONDS = env_int("SCHEDULING_RETRY_BACKOFF_MAX_SEC
 SCHEDULING_MISFIRE_GRACE_SECONDS: dict[str, int | None] = {}
 # How many occurrences of each recurring event get_upcoming_events expands.
 SCHEDULING_UPCOMING_MAX_PER_EVENT = env_int("SCHEDULING_UPCOMING_MAX_PER_EVENT", 100)
+
+# --- The HTTP API (scheduling.api) ----------------------------------------------
+# Units each API key may spend per window: a request costs 1, a bulk request
+# 1 per event. Over budget: 429 with Retry-After, and nothing written.
+SCHEDULING_API_RATE_LIMIT = env_int("SCHEDULING_API_RATE_LIMIT", 1200)
+SCHEDULING_API_RATE_WINDOW_SECONDS = env_int("SCHEDULING_API_RATE_WINDOW_SECONDS", 60)
+# Most events in one bulk request (more: 413).
+SCHEDULING_API_BULK_MAX_EVENTS = env_int("SCHEDULING_API_BULK_MAX_EVENTS", 500)
+# Largest request body (more: 413); room for a full bulk request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SCHEDULING_API_MAX_BODY_BYTES", 4 * 1024 * 1024)
+# Rate-limit counters: in Redis when RATE_LIMIT_REDIS_URL is set (one count
+# across every web process), else in each process's memory.
+_RATE_LIMIT_REDIS_URL = env_str("RATE_LIMIT_REDIS_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ratelimit": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _RATE_LIMIT_REDIS_URL,
+        }
+        if _RATE_LIMIT_REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}
+    ),
+}
 
 LOGGING = {
     "version": 1,

@@ -334,3 +334,6 @@ class CrontabScheduleAdmin(_TasksUsingSchedule, admin.ModelAdmin):
     ]
     readonly_fields = ["human_readable", "tasks"]
     show_full_result_count = False
+
+
+from scheduling import access_admin  # noqa: E402, F401 - registers the API key and audit admins

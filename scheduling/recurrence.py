@@ -50,13 +50,14 @@ class RecurrenceError(ValueError):
 
 
 @functools.cache
-def _available_timezones() -> frozenset[str]:
+def known_timezones() -> frozenset[str]:
+    """Every IANA zone name tzdata knows: the names the API accepts."""
     return frozenset(zoneinfo.available_timezones())
 
 
 def is_valid_timezone(name: object) -> bool:
     """Return True if ``name`` is an IANA zone name known to tzdata."""
-    return isinstance(name, str) and name in _available_timezones()
+    return isinstance(name, str) and name in known_timezones()
 
 
 def is_aware(value: datetime) -> bool:
@@ -215,7 +216,7 @@ def _parse_weekdays(value: object, frequency: str, errors: dict[str, str]) -> tu
     if frequency != "WEEKLY":
         errors[field] = "only allowed with frequency WEEKLY"
         return ()
-    if not isinstance(value, list) or not all(v in WEEKDAYS for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, str) and v in WEEKDAYS for v in value):
         errors[field] = f"must be a list of weekday codes ({', '.join(WEEKDAYS)})"
         return ()
     return tuple(sorted(set(value), key=lambda d: (WEEKDAYS[d] - 1) % 7))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 import zoneinfo
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -129,6 +130,15 @@ def _as_dict(event: ScheduledEvent, instant: datetime, zone: zoneinfo.ZoneInfo) 
         "recurrence": event.recurrence,
         "status": event.status,
     }
+
+
+def service_event(event_id: str, *, service_id: str) -> ScheduledEvent | None:
+    """The event with this id if it belongs to ``service_id``, else None (also for a bad id)."""
+    try:
+        event_uuid = uuid.UUID(event_id)
+    except ValueError:
+        return None
+    return ScheduledEvent.objects.filter(id=event_uuid, service_id=service_id).first()
 
 
 def next_due_at() -> datetime | None:

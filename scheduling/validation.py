@@ -123,9 +123,25 @@ def _check_payload(errors: dict[str, str], payload: object) -> None:
     except (TypeError, ValueError) as exc:
         errors["payload"] = f"must be JSON-serialisable: {exc}"
         return
+    too_big = _size_error(encoded)
+    if too_big:
+        errors["payload"] = too_big
+
+
+def payload_size_error(payload: object) -> str | None:
+    """Why ``payload`` is over the size limit, or None (also for a non-JSON payload)."""
+    try:
+        encoded = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError):
+        return None
+    return _size_error(encoded)
+
+
+def _size_error(encoded: bytes) -> str | None:
     limit = settings.SCHEDULING_MAX_PAYLOAD_BYTES
     if len(encoded) > limit:
-        errors["payload"] = f"is {len(encoded)} bytes as JSON; the limit is {limit} bytes"
+        return f"is {len(encoded)} bytes as JSON; the limit is {limit} bytes"
+    return None
 
 
 def _check_recurrence(

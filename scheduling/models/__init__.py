@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scheduling.models.access import ActorType, ApiKey, AuditAction, AuditEntry
 from scheduling.models.appointments import (
     Appointment,
     AppointmentStatus,
@@ -21,8 +22,12 @@ from scheduling.models.rules import BusinessRule, Report, ReportSchedule
 
 __all__ = [
     "FINAL_OCCURRENCE_STATUSES",
+    "ActorType",
+    "ApiKey",
     "Appointment",
     "AppointmentStatus",
+    "AuditAction",
+    "AuditEntry",
     "BusinessRule",
     "EventStatus",
     "EventType",

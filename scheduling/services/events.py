@@ -10,8 +10,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from scheduling import audit
 from scheduling.exceptions import IdempotencyConflict
-from scheduling.models import EventStatus, ScheduledEvent
+from scheduling.models import AuditAction, EventStatus, ScheduledEvent
 from scheduling.services import beat_rows
 from scheduling.validation import EventSpec, build_event_spec
 
@@ -49,7 +50,16 @@ def schedule_event(
         idempotency_key=idempotency_key,
         execution_timezone=execution_timezone,
     )
-    return _schedule_specs([spec])[0]
+    return _schedule_specs([spec])[0][0]
+
+
+def schedule_or_get_event(**arguments: Any) -> tuple[ScheduledEvent, bool]:
+    """``schedule_event`` (same arguments), also saying whether the event is new.
+
+    The flag is False when an earlier request already scheduled it: the
+    HTTP API answers such a repeat with 200 instead of 201.
+    """
+    return _schedule_specs([build_event_spec(**arguments)])[0]
 
 
 def schedule_events(events: Iterable[Mapping[str, Any]]) -> list[ScheduledEvent]:
@@ -60,7 +70,7 @@ def schedule_events(events: Iterable[Mapping[str, Any]]) -> list[ScheduledEvent]
     prefixed with the item's index, ``"3.scheduled_time"``) and nothing is
     written.
     """
-    return _schedule_specs(_build_specs(list(events)))
+    return [event for event, _new in _schedule_specs(_build_specs(list(events)))]
 
 
 def _build_specs(items: Sequence[Mapping[str, Any]]) -> list[EventSpec]:
@@ -80,7 +90,7 @@ def _build_specs(items: Sequence[Mapping[str, Any]]) -> list[EventSpec]:
     return specs
 
 
-def _schedule_specs(specs: Sequence[EventSpec]) -> list[ScheduledEvent]:
+def _schedule_specs(specs: Sequence[EventSpec]) -> list[tuple[ScheduledEvent, bool]]:
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -92,45 +102,54 @@ def _schedule_specs(specs: Sequence[EventSpec]) -> list[ScheduledEvent]:
             return _insert_new(specs, now=now)
 
 
-def _insert_new(specs: Sequence[EventSpec], *, now: datetime) -> list[ScheduledEvent]:
+def _insert_new(specs: Sequence[EventSpec], *, now: datetime) -> list[tuple[ScheduledEvent, bool]]:
     found = [_find_duplicate(spec) for spec in specs]
     new_specs = [spec for spec, dup in zip(specs, found, strict=True) if dup is None]
     new_specs = _dedupe_within_batch(new_specs)
     created = _create_events(list(new_specs.values()), now=now)
     by_key = dict(zip(new_specs.keys(), created, strict=True))
-    return [dup or by_key[_natural_key(spec)] for spec, dup in zip(specs, found, strict=True)]
+    return [
+        (dup, False) if dup is not None else (by_key[_natural_key(spec)], True)
+        for spec, dup in zip(specs, found, strict=True)
+    ]
 
 
 def _natural_key(spec: EventSpec) -> tuple[str, ...]:
-    if spec.idempotency_key is not None:
-        return ("key", spec.service_id, spec.idempotency_key)
-    return (
-        "natural",
-        spec.service_id,
-        spec.event_type,
-        spec.entity_id,
-        spec.scheduled_time.isoformat(),
-    )
+    # The database allows one scheduled event per natural key (a partial
+    # unique constraint), whatever idempotency keys the requests carried.
+    return (spec.service_id, spec.event_type, spec.entity_id, spec.scheduled_time.isoformat())
 
 
 def _dedupe_within_batch(specs: Sequence[EventSpec]) -> dict[tuple[str, ...], EventSpec]:
     unique: dict[tuple[str, ...], EventSpec] = {}
+    keyed: dict[tuple[str, str], EventSpec] = {}
     for spec in specs:
+        if spec.idempotency_key is not None:
+            first = keyed.setdefault((spec.service_id, spec.idempotency_key), spec)
+            if _identity(first) != _identity(spec):
+                raise IdempotencyConflict(
+                    {"idempotency_key": f"{spec.idempotency_key!r} names two different events"}
+                )
         unique.setdefault(_natural_key(spec), spec)
     return unique
 
 
 def _find_duplicate(spec: EventSpec) -> ScheduledEvent | None:
-    """The event this spec repeats, if any; raise if its key names another event."""
+    """The event this spec repeats, if any; raise if its key names another event.
+
+    A key seen before must name the same event. A new key (or none) finds the
+    scheduled event with the same type, entity and time, if there is one.
+    """
     if spec.idempotency_key is not None:
         existing = ScheduledEvent.objects.filter(
             service_id=spec.service_id, idempotency_key=spec.idempotency_key
         ).first()
-        if existing is not None and not _same_event(existing, spec):
-            raise IdempotencyConflict(
-                {"idempotency_key": f"already used for a different event ({existing.id})"}
-            )
-        return existing
+        if existing is not None:
+            if _identity(existing) != _identity(spec):
+                raise IdempotencyConflict(
+                    {"idempotency_key": f"already used for a different event ({existing.id})"}
+                )
+            return existing
     return ScheduledEvent.objects.filter(
         service_id=spec.service_id,
         event_type=spec.event_type,
@@ -140,13 +159,14 @@ def _find_duplicate(spec: EventSpec) -> ScheduledEvent | None:
     ).first()
 
 
-def _same_event(event: ScheduledEvent, spec: EventSpec) -> bool:
+def _identity(event: ScheduledEvent | EventSpec) -> tuple[Any, ...]:
+    """What must match for a repeated idempotency key to name the same event."""
     return (
-        event.event_type == spec.event_type
-        and event.entity_id == spec.entity_id
-        and event.scheduled_time == spec.scheduled_time
-        and event.payload == spec.payload
-        and event.recurrence == spec.recurrence
+        event.event_type,
+        event.entity_id,
+        event.scheduled_time,
+        event.payload,
+        event.recurrence,
     )
 
 
@@ -166,7 +186,21 @@ def _create_events(specs: list[EventSpec], *, now: datetime) -> list[ScheduledEv
         event.full_clean(
             exclude=["periodic_task"], validate_unique=False, validate_constraints=False
         )
-    return ScheduledEvent.objects.bulk_create(events)
+    created = ScheduledEvent.objects.bulk_create(events)
+    audit.record_many(
+        AuditAction.SCHEDULE, ((event.id, _audit_details(event)) for event in created)
+    )
+    return created
+
+
+def _audit_details(event: ScheduledEvent) -> dict[str, Any]:
+    return {
+        "type": event.event_type,
+        "service_id": event.service_id,
+        "entity_id": event.entity_id,
+        "scheduled_time": event.scheduled_time.isoformat(),
+        "recurring": event.recurrence is not None,
+    }
 
 
 def _unsaved_event(spec: EventSpec, event_id: uuid.UUID, task: Any) -> ScheduledEvent:
@@ -211,6 +245,7 @@ def cancel_event(event_id: uuid.UUID | str) -> bool:
     )
     if task_id is not None:
         beat_rows.disable_periodic_tasks([task_id])
+    audit.record(AuditAction.CANCEL, event_uuid)
     return True
 
 
@@ -230,7 +265,7 @@ def reschedule_event(
     """
     old = ScheduledEvent.objects.select_for_update().get(id=event_id, status=EventStatus.SCHEDULED)
     cancel_event(old.id)
-    return schedule_event(
+    new = schedule_event(
         event_type=old.event_type,
         entity_id=old.entity_id,
         scheduled_time=scheduled_time,
@@ -241,3 +276,10 @@ def reschedule_event(
         recurrence=old.recurrence if recurrence is None else recurrence,
         service_id=old.service_id,
     )
+    audit.record(
+        AuditAction.RESCHEDULE,
+        old.id,
+        new_event_id=str(new.id),
+        scheduled_time=new.scheduled_time.isoformat(),
+    )
+    return new

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from scheduling.models import EventStatus, ScheduledEvent
+from scheduling import audit
+from scheduling.models import AuditAction, EventStatus, ScheduledEvent
 from scheduling.services import beat_rows
 
 
@@ -24,15 +25,24 @@ def follow_beat_rows(events: QuerySet[ScheduledEvent], *, now: datetime) -> int:
     for event in pending:
         # A moved clock fires at its new instant, even a past one (then at once).
         next_run_at = beat_rows.next_run_from_beat_row(event, after=now)
-        if next_run_at != event.next_run_at:
-            changed += ScheduledEvent.objects.filter(
-                pk=event.pk, status=EventStatus.SCHEDULED
-            ).update(next_run_at=next_run_at, updated_at=now)
+        if next_run_at != event.next_run_at and ScheduledEvent.objects.filter(
+            pk=event.pk, status=EventStatus.SCHEDULED
+        ).update(next_run_at=next_run_at, updated_at=now):
+            changed += 1
+            audit.record(
+                AuditAction.RESCHEDULE,
+                event.pk,
+                via="beat row",
+                next_run_at=next_run_at.isoformat() if next_run_at else None,
+            )
     return changed
 
 
 def cancel_for_deleted_beat_row(events: QuerySet[ScheduledEvent], *, now: datetime) -> int:
     """The beat row of these events is being deleted: they can no longer fire."""
-    return events.filter(status=EventStatus.SCHEDULED).update(
+    ids = list(events.filter(status=EventStatus.SCHEDULED).values_list("pk", flat=True))
+    cancelled = ScheduledEvent.objects.filter(pk__in=ids, status=EventStatus.SCHEDULED).update(
         status=EventStatus.CANCELLED, next_run_at=None, updated_at=now
     )
+    audit.record_many(AuditAction.CANCEL, ((pk, {"via": "beat row deleted"}) for pk in ids))
+    return cancelled

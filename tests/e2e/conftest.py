@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,13 +60,23 @@ class Processes:
         return self.workdir / "mail"
 
     def start(self, name: str, *celery_args: str) -> None:
+        self.run(name, [sys.executable, "-m", "celery", "-A", "project", *celery_args])
+
+    def start_web(self, port: int) -> str:
+        """The Procfile's web process on 127.0.0.1:``port``; return its base URL."""
+        self.run(
+            "web",
+            [
+                *(sys.executable, "-m", "gunicorn", "project.wsgi"),
+                *("--bind", f"127.0.0.1:{port}", "--workers", "2", "--access-logfile", "-"),
+            ],
+        )
+        return f"http://127.0.0.1:{port}"
+
+    def run(self, name: str, argv: list[str]) -> None:
         log = (self.workdir / f"{name}.log").open("wb")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "project", *celery_args],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
 
     def log(self, name: str) -> str:
@@ -120,6 +131,12 @@ def live_system(
             yield processes
         finally:
             processes.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_until(

@@ -189,6 +189,31 @@ class TestIdempotency:
         assert events[1].id == events[2].id
         assert ScheduledEvent.objects.count() == 2
 
+    def test_a_new_key_for_an_event_already_scheduled_returns_that_event(self, frozen_now):
+        # Found by fuzzing the HTTP API: the natural-key constraint refused the
+        # insert and the caller got a server error.
+        first = schedule_event(**event_kwargs())
+        keyed = schedule_event(**event_kwargs(idempotency_key="k-new"))
+        assert keyed.id == first.id
+        assert ScheduledEvent.objects.count() == 1
+
+    def test_bulk_items_with_different_keys_for_one_event_are_one_event(self, frozen_now):
+        events = schedule_events(
+            [event_kwargs(idempotency_key="a"), event_kwargs(idempotency_key="b")]
+        )
+        assert events[0].id == events[1].id
+        assert ScheduledEvent.objects.count() == 1
+
+    def test_one_key_for_two_events_in_a_batch_is_a_conflict(self, frozen_now) -> None:
+        with pytest.raises(IdempotencyConflict):
+            schedule_events(
+                [
+                    event_kwargs(idempotency_key="k"),
+                    event_kwargs(idempotency_key="k", entity_id="appt-2"),
+                ]
+            )
+        assert table_counts() == (0, 0, 0, 0)
+
 
 class TestCancel:
     def test_it_cancels_and_disables_the_beat_row(self, make_event: Callable, frozen_now) -> None:

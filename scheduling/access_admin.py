@@ -1,0 +1,88 @@
+"""Admin for API keys (made and revoked here, never shown twice) and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from scheduling.models import ApiKey, AuditEntry
+from scheduling.services.api_keys import create_api_key, revoke_api_key
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "service_id", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("service_id", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("service_id", "name", "prefix")
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        if obj is None:
+            return ["service_id", "name"]
+        return [
+            "service_id",
+            "name",
+            "prefix",
+            "created_at",
+            "created_by",
+            "last_used_at",
+            "revoked_at",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        if obj is None:
+            return []
+        # A key stays bound to its service; only its label may change.
+        return ["service_id", "prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False  # revoke instead: the audit log keeps naming the key
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key, raw_key = create_api_key(service_id=obj.service_id, name=obj.name)
+        obj.__dict__.update(key.__dict__)
+        # Kept on the request only, to be shown once by response_add.
+        request._new_api_key = raw_key  # type: ignore[attr-defined]
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiKey, post_url_continue: Any = None
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "key": obj,
+            "raw_key": request._new_api_key,  # type: ignore[attr-defined]
+            "title": "API key created",
+        }
+        # The admin marks its pages never_cache: the key stays out of caches.
+        return TemplateResponse(request, "admin/scheduling/apikey/created.html", context)
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        revoked = sum(revoke_api_key(key) for key in queryset)
+        self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("at", "actor_type", "actor", "address", "action", "target")
+    list_filter = ("action", "actor_type")
+    search_fields = ("target", "actor")
+    date_hierarchy = "at"
+    show_full_result_count = False  # the log grows without bound
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False

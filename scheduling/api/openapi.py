@@ -1,0 +1,344 @@
+"""The API's OpenAPI 3.1 document, served at ``/api/openapi.json``.
+
+Written by hand next to the views it describes; tests hold the two together
+(every route is described with the methods its view answers) and the fuzz
+test checks every answer against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from scheduling.models import EventStatus, EventType, ScheduledEvent
+from scheduling.recurrence import FREQUENCIES, MAX_COUNT, WEEKDAYS, known_timezones
+
+_ISO_INSTANT = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO 8601 with a UTC offset, e.g. 2026-12-02T09:00:00-05:00.",
+}
+_ZONE = {"$ref": "#/components/schemas/Timezone"}
+
+
+def _max_length(field: str) -> int:
+    # From the model, so the document and the validation cannot drift apart.
+    return int(ScheduledEvent._meta.get_field(field).max_length or 0)
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_COMMON_ERRORS = {
+    "401": _error("X-Service-Name or X-API-Key missing, or the key unknown or revoked."),
+    "403": _error("The key is not for the named service, or the request names another."),
+    "405": _error("The path does not answer this method."),
+    "429": _error(
+        "The key's rate budget is spent; nothing was written.",
+        {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+    ),
+}
+
+
+def _json_body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _event_request(extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["type", "entity_id", "scheduled_time", "timezone_context"],
+        "properties": {
+            "type": {"enum": list(EventType.values)},
+            "service_id": {
+                "type": "string",
+                "description": "Optional; if given, must be the key's service.",
+            },
+            "entity_id": {
+                "type": "string",
+                "pattern": r"\S",
+                "maxLength": _max_length("entity_id"),
+            },
+            "scheduled_time": _ISO_INSTANT,
+            "timezone_context": _ref("TimezoneContext"),
+            "payload": {
+                "type": "object",
+                "description": f"Up to {settings.SCHEDULING_MAX_PAYLOAD_BYTES} bytes as "
+                "compact JSON; encrypted at rest.",
+            },
+            "recurrence": {"oneOf": [_ref("Recurrence"), {"type": "null"}]},
+            **extra,
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    return {
+        "Timezone": {
+            "description": "An IANA timezone name known to tzdata, e.g. America/New_York.",
+            "enum": sorted(known_timezones()),
+        },
+        "TimezoneContext": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["resource_timezone", "user_timezone"],
+            "properties": {
+                "resource_timezone": _ZONE,
+                "user_timezone": _ZONE,
+                # The zone recurrence is evaluated in; defaults to resource_timezone.
+                "execution_timezone": _ZONE,
+            },
+        },
+        "Recurrence": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["frequency"],
+            "properties": {
+                "frequency": {"enum": list(FREQUENCIES)},
+                "interval": {"type": "integer", "minimum": 1, "maximum": 1000},
+                "by_month_day": {
+                    "type": "array",
+                    "items": {
+                        "type": "integer",
+                        "minimum": -31,
+                        "maximum": 31,
+                        "not": {"const": 0},
+                    },
+                    "description": "MONTHLY only; negative counts from the month's end.",
+                },
+                "by_weekday": {
+                    "type": "array",
+                    "items": {"enum": list(WEEKDAYS)},
+                    "description": "WEEKLY only.",
+                },
+                "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
+                "until": _ISO_INSTANT,
+                "timezone": _ZONE,
+            },
+        },
+        "EventRequest": _event_request({}),
+        "BulkEventRequest": _event_request(
+            {
+                "idempotency_key": {
+                    "type": "string",
+                    "pattern": r"\S",
+                    "maxLength": _max_length("idempotency_key"),
+                }
+            }
+        ),
+        "BulkRequest": {
+            "type": "object",
+            "required": ["events"],
+            "properties": {
+                "events": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": settings.SCHEDULING_API_BULK_MAX_EVENTS,
+                    "items": _ref("BulkEventRequest"),
+                }
+            },
+        },
+        "Scheduled": {
+            "type": "object",
+            "required": ["event_id", "status", "scheduled_time"],
+            "properties": {
+                "event_id": {"type": "string", "format": "uuid"},
+                "status": {"enum": list(EventStatus.values)},
+                "scheduled_time": _ISO_INSTANT,
+            },
+        },
+        "Cancelled": {
+            "type": "object",
+            "required": ["event_id", "status"],
+            "properties": {
+                "event_id": {"type": "string", "format": "uuid"},
+                "status": {"const": EventStatus.CANCELLED},
+            },
+        },
+        "UpcomingEvent": {
+            "type": "object",
+            "required": ["id", "type", "service_id", "entity_id", "scheduled_time", "status"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "type": {"enum": list(EventType.values)},
+                "service_id": {"type": "string"},
+                "entity_id": {"type": "string"},
+                "scheduled_time": {
+                    **_ISO_INSTANT,
+                    "description": "This firing, in the requested timezone.",
+                },
+                "timezone_context": _ref("TimezoneContext"),
+                "payload": {"type": "object"},
+                "recurrence": {"type": ["object", "null"]},
+                "status": {"enum": list(EventStatus.values)},
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error", "message"],
+            "properties": {
+                "error": {"type": "string", "description": "A short machine-readable code."},
+                "message": {"type": "string"},
+                "errors": {
+                    "type": "object",
+                    "description": "Messages per field path (e.g. timezone_context.user_timezone).",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    }
+
+
+def _paths() -> dict[str, Any]:
+    too_large = _error("The body, the payload or the number of events is over its limit.")
+    return {
+        "/api/events/schedule": {
+            "post": {
+                "operationId": "scheduleEvent",
+                "summary": "Schedule one event",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        # Empty means no key, as if the header were not sent.
+                        "schema": {
+                            "type": "string",
+                            "pattern": r"^$|\S",
+                            "maxLength": _max_length("idempotency_key"),
+                        },
+                        "description": "Repeating a request with the same key returns the "
+                        "first event; the same key with another event is a 409.",
+                    },
+                ],
+                "requestBody": _json_body("EventRequest"),
+                "responses": {
+                    "201": _ok("Scheduled.", _ref("Scheduled")),
+                    "200": _ok("Already scheduled: the existing event.", _ref("Scheduled")),
+                    "400": _error("Bad input; nothing was written."),
+                    "409": _error("The idempotency key was used for another event."),
+                    "413": too_large,
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/events/bulk": {
+            "post": {
+                "operationId": "scheduleEvents",
+                "summary": "Schedule many events in one transaction (all or none)",
+                "description": "Each event costs one unit of the key's rate budget.",
+                "requestBody": _json_body("BulkRequest"),
+                "responses": {
+                    "201": _ok(
+                        "All scheduled, in request order.",
+                        {
+                            "type": "object",
+                            "required": ["events"],
+                            "properties": {"events": {"type": "array", "items": _ref("Scheduled")}},
+                        },
+                    ),
+                    "400": _error(
+                        "Bad input (errors keyed events.<index>.<field>); nothing written."
+                    ),
+                    "409": _error("An idempotency key was used for another event."),
+                    "413": too_large,
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/events/upcoming": {
+            "get": {
+                "operationId": "getUpcomingEvents",
+                "summary": "The caller's firings in a window, soonest first",
+                "parameters": [
+                    _query("service_id", {"type": "string"}, "If given, the key's service."),
+                    _query("entity_id", {"type": "string"}, "Only this entity's events."),
+                    _query("start_time", _ISO_INSTANT, "Window start; default now."),
+                    _query("end_time", _ISO_INSTANT, "Window end; default open."),
+                    _query("timezone", _ZONE, "Zone of the returned times; default UTC."),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, ""),
+                ],
+                "responses": {
+                    "200": _ok("Firings.", {"type": "array", "items": _ref("UpcomingEvent")}),
+                    "400": _error("Bad parameter."),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/events/{event_id}": {
+            "delete": {
+                "operationId": "cancelEvent",
+                "summary": "Cancel a scheduled event (again: still 200)",
+                "parameters": [
+                    {
+                        "name": "event_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": _ok("Cancelled.", _ref("Cancelled")),
+                    "404": _error("No such event, or not the caller's."),
+                    "409": _error("The event already completed, failed or was missed."),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+    }
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Event scheduler API",
+            "version": "1.0.0",
+            "description": "Schedule, list and cancel events fired by the project's "
+            "Celery beat. Authenticate every call with X-Service-Name and X-API-Key.",
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            # Both headers are credentials: a key and the service it is bound to.
+            "securitySchemes": {
+                "serviceName": {"type": "apiKey", "in": "header", "name": "X-Service-Name"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+        "security": [{"serviceName": [], "apiKey": []}],
+    }
+
+
+@require_GET
+def document_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(document())

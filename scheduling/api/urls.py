@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from scheduling.api import openapi, views
+
+app_name = "api"
+
+urlpatterns = [
+    path("events/schedule", views.schedule, name="schedule"),
+    path("events/bulk", views.schedule_bulk, name="bulk"),
+    path("events/upcoming", views.upcoming, name="upcoming"),
+    path("events/<str:event_id>", views.event_detail, name="event"),
+    path("openapi.json", openapi.document_view, name="openapi"),
+]

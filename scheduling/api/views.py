@@ -1,0 +1,129 @@
+"""The API's endpoints: parse, authorise, call a service or selector, answer JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+
+from scheduling.api.auth import api_endpoint, charge, require_own_service
+from scheduling.api.errors import ApiError, bad_request, not_found
+from scheduling.api.parsing import (
+    BULK_ITEM_FIELDS,
+    EVENT_FIELDS,
+    event_arguments,
+    json_object,
+    query_instant,
+    request_field_names,
+)
+from scheduling.exceptions import EventValidationError, IdempotencyConflict
+from scheduling.models import ApiKey, EventStatus, ScheduledEvent
+from scheduling.selectors import get_upcoming_events, service_event
+from scheduling.services.events import cancel_event, schedule_events, schedule_or_get_event
+
+UPCOMING_LIMIT_MAX = 1000
+
+
+@api_endpoint("POST")
+def schedule(request: HttpRequest, key: ApiKey) -> JsonResponse:
+    """Schedule one event: 201 with its id, or 200 with the id it already has."""
+    body = json_object(request)
+    require_own_service(key, body, "service_id")
+    arguments = event_arguments(body, service_id=key.service_id, allowed=EVENT_FIELDS)
+    arguments["idempotency_key"] = request.headers.get("Idempotency-Key") or None
+    try:
+        event, new = schedule_or_get_event(**arguments)
+    except EventValidationError as exc:
+        raise _validation_error(exc) from None
+    return JsonResponse(_scheduled(event), status=201 if new else 200)
+
+
+@api_endpoint("POST")
+def schedule_bulk(request: HttpRequest, key: ApiKey) -> JsonResponse:
+    """Schedule many events in one transaction: all of them, or none."""
+    items = json_object(request).get("events")
+    limit = settings.SCHEDULING_API_BULK_MAX_EVENTS
+    if not isinstance(items, list) or not items:
+        raise bad_request({"events": ["must be a non-empty list of events"]})
+    if len(items) > limit:
+        raise ApiError(413, "too_large", f"At most {limit} events per request.")
+    arguments = [_bulk_item(key, index, item) for index, item in enumerate(items)]
+    charge(key, len(items) - 1)  # the request itself paid for one
+    try:
+        events = schedule_events(arguments)
+    except EventValidationError as exc:
+        raise _validation_error(exc, prefix="events.") from None
+    return JsonResponse({"events": [_scheduled(event) for event in events]}, status=201)
+
+
+def _bulk_item(key: ApiKey, index: int, item: object) -> dict[str, Any]:
+    prefix = f"events.{index}."
+    if not isinstance(item, dict):
+        raise bad_request({f"events.{index}": ["must be an object"]})
+    require_own_service(key, item, f"{prefix}service_id")
+    return event_arguments(item, service_id=key.service_id, allowed=BULK_ITEM_FIELDS, prefix=prefix)
+
+
+@api_endpoint("DELETE")
+def event_detail(request: HttpRequest, key: ApiKey, event_id: str) -> JsonResponse:
+    """Cancel a scheduled event of the caller's: 200; again: 200; 409 once it has ended."""
+    event = service_event(event_id, service_id=key.service_id)
+    if event is None:
+        raise not_found()
+    if not cancel_event(event.id):
+        event.refresh_from_db(fields=["status"])
+        if event.status != EventStatus.CANCELLED:
+            raise ApiError(
+                409, "not_scheduled", f"The event is {event.status}; it cannot be cancelled."
+            )
+    return JsonResponse({"event_id": str(event.id), "status": EventStatus.CANCELLED})
+
+
+@api_endpoint("GET")
+def upcoming(request: HttpRequest, key: ApiKey) -> JsonResponse:
+    """The caller's firings in a window, as ``get_upcoming_events`` gives them."""
+    params = request.GET
+    require_own_service(key, params, "service_id")
+    errors: dict[str, list[str]] = {}
+    start = query_instant(params.get("start_time"), "start_time", errors)
+    end = query_instant(params.get("end_time"), "end_time", errors)
+    limit = _limit(params.get("limit"), errors)
+    if errors:
+        raise bad_request(errors)
+    try:
+        events = get_upcoming_events(
+            service_id=key.service_id,
+            entity_id=params.get("entity_id") or None,
+            start_time=start,
+            end_time=end,
+            timezone=params.get("timezone", "UTC"),
+            limit=limit,
+        )
+    except EventValidationError as exc:
+        raise _validation_error(exc) from None
+    return JsonResponse(events, safe=False)
+
+
+def _limit(raw: str | None, errors: dict[str, list[str]]) -> int:
+    if raw is None:
+        return UPCOMING_LIMIT_MAX
+    if not raw.isdigit() or not 1 <= int(raw) <= UPCOMING_LIMIT_MAX:
+        errors["limit"] = [f"must be a whole number from 1 to {UPCOMING_LIMIT_MAX}"]
+        return UPCOMING_LIMIT_MAX
+    return int(raw)
+
+
+def _validation_error(exc: EventValidationError, prefix: str = "") -> ApiError:
+    errors = request_field_names(exc.message_dict, prefix)
+    if isinstance(exc, IdempotencyConflict):
+        return ApiError(409, "conflict", "The idempotency key names another event.", errors)
+    return bad_request(errors)
+
+
+def _scheduled(event: ScheduledEvent) -> dict[str, Any]:
+    return {
+        "event_id": str(event.id),
+        "status": event.status,
+        "scheduled_time": event.scheduled_time.isoformat(),
+    }

@@ -1,0 +1,74 @@
+"""The OpenAPI document describes exactly the routes and shapes the views have."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jsonschema_rs
+import pytest
+from django.urls import URLPattern
+
+from scheduling.api import openapi
+from scheduling.api import urls as api_urls
+from tests.api.conftest import event_body
+
+DOC = openapi.document()
+
+
+def _validate(instance: Any, schema_name: str) -> None:
+    root = {**DOC, "$ref": f"#/components/schemas/{schema_name}"}
+    jsonschema_rs.Draft202012Validator(root).validate(instance)
+
+
+def _routes() -> dict[str, set[str]]:
+    routes = {}
+    for pattern in api_urls.urlpatterns:
+        assert isinstance(pattern, URLPattern)
+        path = "/api/" + re.sub(r"<\w+:(\w+)>", r"{\1}", str(pattern.pattern))
+        methods = getattr(pattern.callback, "allowed_methods", None)
+        if methods is not None:  # the document's own route is not an endpoint
+            routes[path] = {m.lower() for m in methods}
+    return routes
+
+
+def test_every_endpoint_is_described_with_exactly_its_methods() -> None:
+    described = {path: set(operations) for path, operations in DOC["paths"].items()}
+
+    assert described == _routes()
+
+
+def test_the_document_is_served(client) -> None:
+    assert client.get("/api/openapi.json").json() == DOC
+
+
+def test_every_schema_is_valid_json_schema() -> None:
+    for schema in DOC["components"]["schemas"].values():
+        jsonschema_rs.meta.validate(schema)
+
+
+def test_the_original_clients_request_matches_the_schema() -> None:
+    _validate(event_body(), "EventRequest")
+    _validate({"events": [event_body(idempotency_key="k")]}, "BulkRequest")
+    with pytest.raises(jsonschema_rs.ValidationError):
+        _validate(event_body(colour="red"), "EventRequest")
+
+
+@pytest.mark.usefixtures("frozen_now")
+def test_real_answers_match_the_schemas(api) -> None:
+    scheduled = api.post("/api/events/schedule", event_body()).json()
+    upcoming = api.get("/api/events/upcoming").json()
+    bad = api.post("/api/events/schedule", event_body(type="NOPE")).json()
+    cancelled = api.delete(f"/api/events/{scheduled['event_id']}").json()
+
+    _validate(scheduled, "Scheduled")
+    for item in upcoming:
+        _validate(item, "UpcomingEvent")
+    _validate(bad, "Error")
+    _validate(cancelled, "Cancelled")
+
+
+def test_every_status_code_a_view_can_answer_is_documented() -> None:
+    for path, operations in DOC["paths"].items():
+        for operation in operations.values():
+            assert {"401", "403", "405", "429"} <= set(operation["responses"]), path

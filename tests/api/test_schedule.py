@@ -1,0 +1,156 @@
+"""POST /api/events/schedule: the original client's request, and every way it can fail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from scheduling.models import AuditEntry, ScheduledEvent
+from tests.api.conftest import event_body
+
+pytestmark = pytest.mark.usefixtures("frozen_now")
+URL = "/api/events/schedule"
+
+
+def test_it_schedules_the_original_clients_request(api):
+    response = api.post(URL, event_body())
+
+    assert response.status_code == 201
+    event = ScheduledEvent.objects.get(id=response.json()["event_id"])
+    assert event.scheduled_time == datetime(2026, 12, 2, 14, 0, tzinfo=ZoneInfo("UTC"))
+    assert event.service_id == "backend"
+    assert event.timezone_context["user_timezone"] == "Europe/London"
+    assert event.payload["reminder_type"] == "24_hour_reminder"
+    assert event.periodic_task.clocked is not None
+    assert response.json()["scheduled_time"] == "2026-12-02T14:00:00+00:00"
+
+
+def test_service_id_may_be_left_out_and_execution_timezone_defaults_to_the_resources(api):
+    body = event_body()
+    del body["service_id"], body["timezone_context"]["execution_timezone"]
+    response = api.post(URL, body)
+
+    assert response.status_code == 201
+    event = ScheduledEvent.objects.get(id=response.json()["event_id"])
+    assert (event.service_id, event.execution_timezone) == ("backend", "America/New_York")
+
+
+def test_a_recurring_event_gets_a_crontab_in_its_own_zone(api):
+    body = event_body(
+        type="BUSINESS_RULE",
+        recurrence={"frequency": "DAILY", "timezone": "Europe/Paris"},
+        payload={"rule_id": "mark_no_shows"},
+    )
+    response = api.post(URL, body)
+
+    assert response.status_code == 201
+    event = ScheduledEvent.objects.get(id=response.json()["event_id"])
+    assert str(event.periodic_task.crontab.timezone) == "Europe/Paris"
+
+
+def test_the_same_idempotency_key_returns_the_first_event_with_200(api):
+    first = api.post(URL, event_body(), **{"Idempotency-Key": "k-1"})
+    again = api.post(URL, event_body(), **{"Idempotency-Key": "k-1"})
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["event_id"] == first.json()["event_id"]
+    assert ScheduledEvent.objects.count() == 1
+
+
+def test_an_idempotency_key_reused_for_another_event_is_409_and_writes_nothing(api):
+    api.post(URL, event_body(), **{"Idempotency-Key": "k-1"})
+    before = _snapshot()
+
+    response = api.post(URL, event_body(entity_id="appt-2"), **{"Idempotency-Key": "k-1"})
+
+    assert response.status_code == 409
+    assert "already used for a different event" in response.json()["errors"]["idempotency_key"][0]
+    assert _snapshot() == before
+
+
+def _snapshot() -> tuple[int, int]:
+    return ScheduledEvent.objects.count(), AuditEntry.objects.count()
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "says"),
+    [
+        (event_body(scheduled_time="2026-12-02T09:00:00"), "scheduled_time", "naive"),
+        (event_body(scheduled_time="tomorrow"), "scheduled_time", "ISO 8601"),
+        (event_body(scheduled_time=1764684000), "scheduled_time", "ISO 8601"),
+        (
+            event_body(
+                timezone_context={"resource_timezone": "Mars/Olympus", "user_timezone": "UTC"}
+            ),
+            "timezone_context.resource_timezone",
+            "unknown IANA timezone",
+        ),
+        (
+            event_body(timezone_context={"resource_timezone": "UTC"}),
+            "timezone_context.user_timezone",
+            "required",
+        ),
+        (event_body(type="BIRTHDAY_PARTY"), "type", "unknown event type"),
+        (event_body(recurrence={"frequency": "HOURLY"}), "recurrence.frequency", ""),
+        (
+            event_body(recurrence={"frequency": "WEEKLY", "by_weekday": [["MO"]]}),
+            "recurrence.by_weekday",
+            "weekday codes",
+        ),
+        (event_body(recurrence={"frequency": "DAILY", "count": 0}), "recurrence.count", ""),
+        (event_body(recurrence="daily"), "recurrence", "object"),
+        (event_body(payload=[1, 2]), "payload", "JSON object"),
+        (event_body(entity_id=""), "entity_id", "non-empty"),
+        (event_body(colour="red"), "colour", "unknown field"),
+        ({"type": "DATA_CLEANUP"}, "entity_id", "required"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_bad_input_is_400_naming_the_field_and_writes_nothing(api, unchanged, body, field, says):
+    response = api.post(URL, body)
+
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/json"
+    messages = response.json()["errors"][field]
+    assert any(says in message for message in messages), messages
+    unchanged()
+
+
+@pytest.mark.parametrize(
+    "body", [b"{not json", b"[1, 2]", b"", "\ud800".encode("utf-8", "surrogatepass")]
+)
+def test_a_body_that_is_not_a_json_object_is_400(api, unchanged, body):
+    response = api.post(URL, body)
+
+    assert response.status_code == 400
+    assert "body" in response.json()["errors"]
+    unchanged()
+
+
+def test_a_payload_over_the_limit_is_413_and_writes_nothing(api, unchanged, settings):
+    settings.SCHEDULING_MAX_PAYLOAD_BYTES = 100
+    response = api.post(URL, event_body(payload={"note": "x" * 200}))
+
+    assert response.status_code == 413
+    assert "limit is 100 bytes" in response.json()["errors"]["payload"][0]
+    unchanged()
+
+
+def test_a_body_over_the_limit_is_413_and_writes_nothing(api, unchanged, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api.post(URL, event_body(payload={"note": "x" * 2000}))
+
+    assert response.status_code == 413
+    unchanged()
+
+
+def test_the_schedule_and_the_callers_address_are_audited_in_the_services_name(api):
+    response = api.post(URL, event_body())
+
+    entry = AuditEntry.objects.get(action="event.schedule")
+    assert entry.target == response.json()["event_id"]
+    assert (entry.actor_type, entry.actor, entry.address) == ("service", "backend", "203.0.113.7")
+    assert entry.details["entity_id"] == "appt-1"
+    assert "payload" not in entry.details

@@ -1,0 +1,163 @@
+"""The HTTP API served by the real web process (gunicorn), with a real worker and beat.
+
+The original guide's async httpx client drives it unchanged, and schemathesis
+fuzzes it from its own OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import schemathesis
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+
+from scheduling.api import openapi
+from scheduling.models import AuditEntry, Occurrence, OccurrenceStatus, ScheduledEvent
+from scheduling.services.api_keys import create_api_key
+from tests.e2e.conftest import Processes, free_port, wait_until
+from tests.e2e.original_client import EventSchedulerClient
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def base_url(live_system: Processes) -> str:
+    # A budget the fuzzer cannot spend: rate limits have their own tests.
+    live_system.env["SCHEDULING_API_RATE_LIMIT"] = "1000000"
+    url = live_system.start_web(free_port())
+
+    def serving() -> bool:
+        try:
+            return httpx.get(f"{url}/api/openapi.json", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(live_system, serving, timeout=30, what="the web process to serve")
+    return url
+
+
+@pytest.fixture
+def client(base_url: str) -> EventSchedulerClient:
+    return EventSchedulerClient(base_url, create_api_key(service_id="backend")[1])
+
+
+def test_the_original_client_schedules_lists_and_cancels(client, wait_for) -> None:
+    new_york = ZoneInfo("America/New_York")
+    start = timezone.now().astimezone(new_york) + timedelta(days=1)
+
+    async def scenario() -> tuple[str, list, bool, bool, list]:
+        event_id = await client.schedule_event(
+            event_type="APPOINTMENT_REMINDER",
+            entity_id="appt-http",
+            scheduled_time=start - timedelta(hours=2),
+            resource_timezone="America/New_York",
+            user_timezone="Asia/Tokyo",
+            payload={"appointment_id": "appt-http", "reminder_type": "2_hour_reminder"},
+        )
+        listed = await client.get_upcoming_events(entity_id="appt-http", timezone="Asia/Tokyo")
+        cancelled = await client.cancel_event(event_id)
+        unknown = await client.cancel_event("00000000-0000-0000-0000-000000000000")
+        after = await client.get_upcoming_events(entity_id="appt-http")
+        return event_id, listed, cancelled, unknown, after
+
+    event_id, listed, cancelled, unknown, after = asyncio.run(scenario())
+
+    [item] = listed
+    assert item["id"] == event_id
+    assert item["type"] == "APPOINTMENT_REMINDER"
+    expected = (start - timedelta(hours=2)).astimezone(ZoneInfo("Asia/Tokyo")).isoformat()
+    assert item["scheduled_time"] == expected
+    assert (cancelled, unknown, after) == (True, False, [])
+
+
+def test_an_event_scheduled_over_http_fires_through_beat_and_worker(client, wait_for) -> None:
+    event_id = asyncio.run(
+        client.schedule_event(
+            event_type="DATA_CLEANUP",
+            entity_id="cleanup-http",
+            scheduled_time=timezone.now() + timedelta(seconds=2),
+            resource_timezone="Europe/Paris",
+            user_timezone="Europe/Paris",
+            payload={"days_to_keep": 30},
+        )
+    )
+
+    occurrence = wait_for(
+        lambda: Occurrence.objects.filter(
+            event_id=event_id, status=OccurrenceStatus.SUCCEEDED
+        ).first(),
+        what="the event scheduled over HTTP to run",
+    )
+    assert "task_results_deleted" in occurrence.result
+
+
+def test_the_original_client_sees_a_wrong_key_as_an_http_error(base_url) -> None:
+    client = EventSchedulerClient(base_url, "not-a-key")
+
+    with pytest.raises(httpx.HTTPStatusError) as error:
+        asyncio.run(client.get_upcoming_events())
+
+    assert error.value.response.status_code == 401
+
+
+# --- Fuzzing from the OpenAPI document -------------------------------------------
+
+
+# The document the server serves at /api/openapi.json (test_openapi.py holds
+# the two equal), loaded at collection time, before the server is up.
+fuzz_schema = schemathesis.openapi.from_dict(openapi.document())
+# Failures show the real request: the keys are throwaway test keys.
+fuzz_schema.config.output.sanitization.update(enabled=False)
+# 413 is how this API refuses a body over its limits: a rejection too.
+_rejection = fuzz_schema.config.checks.negative_data_rejection
+_rejection.expected_statuses = [*_rejection.expected_statuses, "413"]
+
+
+# Requests per operation (4 operations); FUZZ_EXAMPLES=1000 for a long hunt.
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
+FUZZ_TALLY: Counter[str] = Counter()
+
+
+@fuzz_schema.parametrize()
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_fuzzing_finds_no_server_error_and_rejected_requests_write_nothing(
+    case, base_url: str, fuzz_key: str
+) -> None:
+    before = (ScheduledEvent.objects.count(), AuditEntry.objects.count())
+
+    headers = {"X-Service-Name": "backend", "X-API-Key": fuzz_key}
+    response = case.call(base_url=base_url, headers=headers, timeout=10)
+
+    FUZZ_TALLY[f"{case.method} {case.path} {response.status_code}"] += 1
+    case.validate_response(response)  # no 5xx, status and body as documented
+    if response.status_code >= 400:
+        assert (ScheduledEvent.objects.count(), AuditEntry.objects.count()) == before
+
+
+@pytest.fixture
+def fuzz_key(db: None) -> str:
+    return create_api_key(service_id="backend")[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fuzz_summary(live_system: Processes) -> Iterator[None]:
+    """Write what the fuzzer sent and got to fuzz-summary.json in the run's folder."""
+    yield
+    if FUZZ_TALLY:
+        summary = live_system.workdir / "fuzz-summary.json"
+        summary.write_text(json.dumps(dict(sorted(FUZZ_TALLY.items())), indent=1))
+        print(f"\nfuzz: {sum(FUZZ_TALLY.values())} requests, tally in {summary}")
