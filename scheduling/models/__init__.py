@@ -1,4 +1,4 @@
-"""The domain's models: events and their firings, and the appointment system on top."""
+"""The domain's models: events and their firings, the appointment system, beat's heartbeat."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ from scheduling.models.events import (
     ScheduledEvent,
     occurrence_task_id,
 )
+from scheduling.models.heartbeats import BeatHeartbeat
 from scheduling.models.rules import BusinessRule, Report, ReportSchedule
 
 __all__ = [
     "FINAL_OCCURRENCE_STATUSES",
     "Appointment",
     "AppointmentStatus",
+    "BeatHeartbeat",
     "BusinessRule",
     "EventStatus",
     "EventType",
