@@ -141,8 +141,9 @@ def check_beat(*, now: datetime) -> Check:
     if last_tick is None:
         return {**result, "error": "NoHeartbeat"}
     # A beat on a host whose clock runs slightly ahead writes from the future.
-    age = max(0.0, (now - last_tick).total_seconds())
-    result.update(ok=age <= max_age, last_tick_age_seconds=round(age, 1))
+    # Rounded before comparing: the age shown and the verdict always agree.
+    age = round(max(0.0, (now - last_tick).total_seconds()), 1)
+    result.update(ok=age <= max_age, last_tick_age_seconds=age)
     if not result["ok"]:
         result["error"] = "StaleHeartbeat"
     return result
