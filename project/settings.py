@@ -192,6 +192,16 @@ SCHEDULING_RETRY_BACKOFF_MAX_SECONDS = env_int("SCHEDULING_RETRY_BACKOFF_MAX_SEC
 SCHEDULING_MISFIRE_GRACE_SECONDS: dict[str, int | None] = {}
 # How many occurrences of each recurring event get_upcoming_events expands.
 SCHEDULING_UPCOMING_MAX_PER_EVENT = env_int("SCHEDULING_UPCOMING_MAX_PER_EVENT", 100)
+# Beat records that it ticks (a BeatHeartbeat row) at most this often: one
+# upsert every few seconds rather than one per tick.
+SCHEDULING_BEAT_HEARTBEAT_SECONDS = env_float("SCHEDULING_BEAT_HEARTBEAT_SECONDS", 5.0)
+# GET /health reports beat down when the leader's last recorded tick is older.
+SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS = env_float("SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS", 60.0)
+if SCHEDULING_BEAT_HEARTBEAT_SECONDS >= SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS:
+    # A live beat would then look dead between two heartbeats.
+    raise ImproperlyConfigured(
+        "SCHEDULING_BEAT_HEARTBEAT_SECONDS must be below SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS"
+    )
 
 # --- The HTTP API (scheduling.api) ----------------------------------------------
 # Units each API key may spend per window: a request costs 1, a bulk request

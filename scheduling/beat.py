@@ -9,12 +9,16 @@ periodic tasks (``celery.backend_cleanup``, anything added by hand in the
 admin) keep the stock behaviour, with event rows left out of the reload.
 
 Beat sleeps at most ``SCHEDULING_BEAT_POLL_SECONDS``, so an event inserted
-while it sleeps waits no longer than that.
+while it sleeps waits no longer than that. Every
+``SCHEDULING_BEAT_HEARTBEAT_SECONDS`` it records that it ticks (a
+``BeatHeartbeat`` row, read by ``GET /health``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +33,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from scheduling import selectors
 from scheduling.leader import BeatLock, lock_for
 from scheduling.publishing import publish
-from scheduling.services import occurrences
+from scheduling.services import heartbeats, occurrences
 from scheduling.services.beat_rows import EVENT_TASK_NAME
 
 logger = logging.getLogger(__name__)
@@ -59,10 +63,15 @@ class EventScheduler(DatabaseScheduler):
     """
 
     _last_stale_check: datetime | None = None
+    # The last heartbeat attempt, successful or not, and the role it recorded.
+    _last_heartbeat: datetime | None = None
+    _heartbeat_leader: bool | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.lock = self._make_lock()
         self.claims_without_lock = connection.vendor == "postgresql"
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.started_at = timezone.now()
         super().__init__(*args, **kwargs)
 
     @staticmethod
@@ -94,8 +103,38 @@ class EventScheduler(DatabaseScheduler):
         poll = settings.SCHEDULING_BEAT_POLL_SECONDS
         leader = self.lock.acquire()
         event_wait = self.dispatch_events() if leader or self.claims_without_lock else poll
+        self._record_heartbeat(leader)
         stock_wait = super().tick(*args, **kwargs) if leader else poll
         return min(event_wait, stock_wait)
+
+    def _record_heartbeat(self, leader: bool) -> None:
+        """Upsert this beat's heartbeat if the last is older than the interval.
+
+        Ticks come every quarter second and must stay cheap: one write every
+        few seconds is enough for a health check measured in tens of seconds.
+        A change of role is written at once, so a standby that takes over
+        shows as leader within a tick. Never raises: a database down must not
+        stop beat, which catches up by itself once it is back.
+        """
+        now = timezone.now()
+        last = self._last_heartbeat
+        interval = timedelta(seconds=settings.SCHEDULING_BEAT_HEARTBEAT_SECONDS)
+        # A clock stepped back (now before last) counts as due, or beat would
+        # look dead until the clock caught up.
+        recent = last is not None and timedelta(0) <= now - last < interval
+        if recent and leader == self._heartbeat_leader:
+            return
+        # Set before writing: a failing database is retried once per interval,
+        # not on every tick.
+        self._last_heartbeat, self._heartbeat_leader = now, leader
+        try:
+            close_old_connections()
+            heartbeats.record_beat_tick(
+                instance=self.instance, started_at=self.started_at, is_leader=leader, now=now
+            )
+        except (DatabaseError, InterfaceError) as exc:
+            # One line: dispatch_events already logs the traceback of an outage.
+            logger.warning("beat heartbeat not recorded (%s); next try in %s", exc, interval)
 
     def dispatch_events(self) -> float:
         """Publish every due event; return seconds until the next check."""

@@ -1,4 +1,4 @@
-"""The domain's models: events and their firings, and the appointment system on top."""
+"""The domain's models: events and their firings, the appointment system, beat's heartbeat."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from scheduling.models.events import (
     ScheduledEvent,
     occurrence_task_id,
 )
+from scheduling.models.heartbeats import BeatHeartbeat
 from scheduling.models.rules import BusinessRule, Report, ReportSchedule
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "AppointmentStatus",
     "AuditAction",
     "AuditEntry",
+    "BeatHeartbeat",
     "BusinessRule",
     "EventStatus",
     "EventType",
