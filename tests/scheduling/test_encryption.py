@@ -62,14 +62,18 @@ def test_the_database_holds_a_token_and_no_plaintext(frozen_now, key_a) -> None:
 
 
 def test_bulk_created_and_updated_payloads_are_encrypted(frozen_now, key_a) -> None:
-    first, _ = schedule_events(
+    first, second = schedule_events(
         [event_kwargs(payload=PAYLOAD), event_kwargs(entity_id="appt-2", payload=PAYLOAD)]
     )
     ScheduledEvent.objects.filter(pk=first.pk).update(payload={"note": MARKER + "-updated"})
+    second.payload = {"note": MARKER + "-bulk"}
+    ScheduledEvent.objects.bulk_update([second], ["payload"])
+
     stored = raw_column(ScheduledEvent, "payload")
     assert len(stored) == 2
     assert not any(MARKER in value for value in stored)
     assert ScheduledEvent.objects.get(pk=first.pk).payload == {"note": MARKER + "-updated"}
+    assert ScheduledEvent.objects.get(pk=second.pk).payload == {"note": MARKER + "-bulk"}
 
 
 def test_a_business_rule_context_is_encrypted_like_the_payload_it_feeds(frozen_now) -> None:
