@@ -172,6 +172,12 @@ CELERY_TASK_ALWAYS_EAGER = False
 # --- The scheduler --------------------------------------------------------------
 # Largest accepted payload, measured as compact UTF-8 JSON.
 SCHEDULING_MAX_PAYLOAD_BYTES = env_int("SCHEDULING_MAX_PAYLOAD_BYTES", 64 * 1024)
+# Fernet keys that encrypt payloads at rest, comma-separated: the first
+# encrypts, every one decrypts (rotate: prepend a new key, run
+# ``manage.py rotate_payload_keys``, then drop the old one). Empty: one key
+# derived from SECRET_KEY, for the embedded default; production sets keys, or
+# changing SECRET_KEY would make every stored payload unreadable.
+SCHEDULING_PAYLOAD_KEYS = env_list("SCHEDULING_PAYLOAD_KEYS", [])
 # Longest beat sleep when nothing is due: bounds the delay before an event
 # inserted while beat sleeps is seen.
 SCHEDULING_BEAT_POLL_SECONDS = env_float("SCHEDULING_BEAT_POLL_SECONDS", 0.25)

@@ -9,6 +9,9 @@ class SchedulingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from scheduling import signals
+        from scheduling import checks, encryption, signals  # noqa: F401 - checks registers
 
         signals.connect()
+        # A malformed key stops every process at start (web, worker, beat),
+        # not at the first payload read.
+        encryption.check_keys()

@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django_celery_beat.models import PeriodicTask
 
+from scheduling.models.fields import EncryptedJSONField
+
 
 class EventType(models.TextChoices):
     APPOINTMENT_REMINDER = "APPOINTMENT_REMINDER"
@@ -42,7 +44,8 @@ class ScheduledEvent(models.Model):
     resource_timezone = models.CharField(max_length=64)
     user_timezone = models.CharField(max_length=64)
     execution_timezone = models.CharField(max_length=64)
-    payload = models.JSONField(default=dict, blank=True)
+    # Encrypted at rest; never filtered on (see EncryptedJSONField).
+    payload = EncryptedJSONField(default=dict, blank=True)
     recurrence = models.JSONField(null=True, blank=True)
     status = models.CharField(
         max_length=16, choices=EventStatus.choices, default=EventStatus.SCHEDULED

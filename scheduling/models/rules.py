@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from scheduling.models.events import Occurrence, ScheduledEvent
+from scheduling.models.fields import EncryptedJSONField
 from scheduling.validators import validate_timezone
 
 
@@ -14,7 +15,8 @@ class BusinessRule(models.Model):
     rule_key = models.CharField(max_length=64)
     execution_time = models.TimeField(help_text="Local time of day in the rule's timezone")
     timezone = models.CharField(max_length=64, validators=[validate_timezone])
-    context = models.JSONField(default=dict, blank=True)
+    # Copied into the payload of the rule's event, so encrypted at rest like it.
+    context = EncryptedJSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     # The recurring event that runs it; replaced whenever the schedule changes.
     event = models.OneToOneField(
