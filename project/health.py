@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from scheduling.health import check_health
 
 
+@csrf_exempt  # read-only: any other method is a 405, not a CSRF 403
 @never_cache
 @require_safe
 def health(request: HttpRequest) -> JsonResponse:

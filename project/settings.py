@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from project.env import env_bool, env_float, env_int, env_list, env_str
+from project.env import env_bool, env_float, env_int, env_list, env_str, secret_from_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -23,9 +23,12 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", False):
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production")
-    # Only the embedded default reaches this: a key that is stable per checkout
-    # (sessions survive restarts) and never committed.
-    SECRET_KEY = "embedded-default-" + str(BASE_DIR)
+    # Only the embedded default reaches this: a random key made on first start
+    # and kept in the checkout's var/ (never committed), shared by every
+    # process of the checkout, whatever their VAR_DIR.
+    SECRET_KEY = secret_from_file(
+        Path(env_str("DJANGO_SECRET_KEY_FILE", str(BASE_DIR / "var" / "secret_key")))
+    )
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 

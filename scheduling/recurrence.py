@@ -162,7 +162,8 @@ def parse_recurrence(raw: object, *, start: datetime, default_timezone: str) -> 
     month_days = _parse_month_days(raw.get("by_month_day"), frequency, errors)
     weekdays = _parse_weekdays(raw.get("by_weekday"), frequency, errors)
     count = _parse_count(raw.get("count"), errors)
-    tz = raw.get("timezone") or default_timezone
+    tz = raw.get("timezone")
+    tz = default_timezone if tz is None else tz
     if not is_valid_timezone(tz):
         errors["recurrence.timezone"] = f"unknown IANA timezone: {tz!r}"
     until = _parse_until(raw.get("until"), start, errors)

@@ -24,6 +24,13 @@ _SERVICE_MAX = ScheduledEvent._meta.get_field("service_id").max_length
 _KEY_MAX = ScheduledEvent._meta.get_field("idempotency_key").max_length
 
 
+# The instants an event may be scheduled at: wide enough for any real plan,
+# narrow enough that every date computed from them (UTC, local wall clocks,
+# recurrence) stays far inside what datetime can hold.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class EventSpec:
     """Everything needed to write one event, already checked."""
@@ -68,7 +75,8 @@ def build_event_spec(
     if idempotency_key is not None:
         _check_text(errors, "idempotency_key", idempotency_key, _KEY_MAX)
     when = _check_instant(errors, scheduled_time)
-    execution_timezone = execution_timezone or resource_timezone
+    if execution_timezone is None:
+        execution_timezone = resource_timezone
     for field, value in (
         ("resource_timezone", resource_timezone),
         ("user_timezone", user_timezone),
@@ -111,7 +119,16 @@ def _check_instant(errors: dict[str, str], value: object) -> datetime | None:
             "naive datetime: give a timezone-aware datetime (e.g. with tzinfo=ZoneInfo(...))"
         )
         return None
-    return value.astimezone(UTC)
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        instant = None
+    if instant is None or not EARLIEST <= instant < LATEST:
+        errors["scheduled_time"] = (
+            f"must be from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC)"
+        )
+        return None
+    return instant
 
 
 def _check_payload(errors: dict[str, str], payload: object) -> None:

@@ -10,11 +10,14 @@ python -m pytest "$@"
 
 PG_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
+# Rate-limit counters in Redis too, as in production (another database number).
+RATE_LIMIT_URL=${TEST_RATE_LIMIT_REDIS_URL:-redis://127.0.0.1:6379/14}
 if python scripts/services_up.py "$PG_URL" "$REDIS_URL"; then
     # The short chaos run: 2 beats + 2 workers SIGKILLed at random (scripts/chaos.py).
     TEST_POSTGRES_URL=$PG_URL TEST_REDIS_URL=$REDIS_URL python scripts/chaos.py \
         --events 300 --window 40 --kill-every 3 --settle-timeout 120 --workdir var/chaos-ci
-    DATABASE_URL=$PG_URL CELERY_BROKER_URL=$REDIS_URL python -m pytest "$@"
+    DATABASE_URL=$PG_URL CELERY_BROKER_URL=$REDIS_URL RATE_LIMIT_REDIS_URL=$RATE_LIMIT_URL \
+        python -m pytest "$@"
 elif [ "${REQUIRE_SERVICES:-0}" = "1" ]; then
     echo "PostgreSQL or Redis unreachable and REQUIRE_SERVICES=1" >&2
     exit 1

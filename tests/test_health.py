@@ -155,3 +155,7 @@ def test_a_failing_database_is_down(client, beat_ticking) -> None:
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == {"ok": False, "error": "OperationalError"}
     assert response.json()["checks"]["broker"]["ok"] is True
+
+
+def test_an_unsafe_method_is_405_not_a_csrf_403(client) -> None:
+    assert client.generic("QUERY", "/health").status_code == 405

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 
 from scheduling.models import EventStatus, EventType, ScheduledEvent
 from scheduling.recurrence import FREQUENCIES, MAX_COUNT, WEEKDAYS, known_timezones
+from scheduling.validation import EARLIEST, LATEST
 
 _ISO_INSTANT = {
     "type": "string",
@@ -62,6 +63,10 @@ def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
 def _event_request(extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
@@ -78,7 +83,11 @@ def _event_request(extra: dict[str, Any]) -> dict[str, Any]:
                 "pattern": r"\S",
                 "maxLength": _max_length("entity_id"),
             },
-            "scheduled_time": _ISO_INSTANT,
+            "scheduled_time": {
+                **_ISO_INSTANT,
+                "description": f"{_ISO_INSTANT['description']} From "
+                f"{EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC).",
+            },
             "timezone_context": _ref("TimezoneContext"),
             "payload": {
                 "type": "object",
@@ -104,8 +113,8 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "resource_timezone": _ZONE,
                 "user_timezone": _ZONE,
-                # The zone recurrence is evaluated in; defaults to resource_timezone.
-                "execution_timezone": _ZONE,
+                # The zone recurrence is evaluated in; absent or null: resource_timezone.
+                "execution_timezone": _nullable(_ZONE),
             },
         },
         "Recurrence": {
@@ -115,38 +124,46 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "frequency": {"enum": list(FREQUENCIES)},
                 "interval": {"type": "integer", "minimum": 1, "maximum": 1000},
-                "by_month_day": {
-                    "type": "array",
-                    "items": {
-                        "type": "integer",
-                        "minimum": -31,
-                        "maximum": 31,
-                        "not": {"const": 0},
-                    },
-                    "description": "MONTHLY only; negative counts from the month's end.",
-                },
-                "by_weekday": {
-                    "type": "array",
-                    "items": {"enum": list(WEEKDAYS)},
-                    "description": "WEEKLY only.",
-                },
-                "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
-                "until": _ISO_INSTANT,
-                "timezone": _ZONE,
+                # Each optional field may also be null, meaning absent.
+                "by_month_day": _nullable(
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "integer",
+                            "minimum": -31,
+                            "maximum": 31,
+                            "not": {"const": 0},
+                        },
+                        "description": "MONTHLY only; negative counts from the month's end.",
+                    }
+                ),
+                "by_weekday": _nullable(
+                    {
+                        "type": "array",
+                        "items": {"enum": list(WEEKDAYS)},
+                        "description": "WEEKLY only.",
+                    }
+                ),
+                "count": _nullable({"type": "integer", "minimum": 1, "maximum": MAX_COUNT}),
+                "until": _nullable(_ISO_INSTANT),
+                "timezone": _nullable(_ZONE),
             },
         },
         "EventRequest": _event_request({}),
         "BulkEventRequest": _event_request(
             {
-                "idempotency_key": {
-                    "type": "string",
-                    "pattern": r"\S",
-                    "maxLength": _max_length("idempotency_key"),
-                }
+                "idempotency_key": _nullable(
+                    {
+                        "type": "string",
+                        "pattern": r"\S",
+                        "maxLength": _max_length("idempotency_key"),
+                    }
+                )
             }
         ),
         "BulkRequest": {
             "type": "object",
+            "additionalProperties": False,
             "required": ["events"],
             "properties": {
                 "events": {
@@ -190,6 +207,22 @@ def _schemas() -> dict[str, Any]:
                 "payload": {"type": "object"},
                 "recurrence": {"type": ["object", "null"]},
                 "status": {"enum": list(EventStatus.values)},
+            },
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "checks"],
+            "properties": {
+                "status": {"enum": ["ok", "unavailable"]},
+                "checks": {
+                    "type": "object",
+                    "required": ["database", "broker", "beat"],
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["ok"],
+                        "properties": {"ok": {"type": "boolean"}, "error": {"type": "string"}},
+                    },
+                },
             },
         },
         "Error": {
@@ -281,6 +314,17 @@ def _paths() -> dict[str, Any]:
                     "200": _ok("Firings.", {"type": "array", "items": _ref("UpcomingEvent")}),
                     "400": _error("Bad parameter."),
                     **_COMMON_ERRORS,
+                },
+            }
+        },
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "The database, the broker and beat's last tick (no credentials)",
+                "security": [],
+                "responses": {
+                    "200": _ok("All up.", _ref("Health")),
+                    "503": _ok("One is down; checks say which.", _ref("Health")),
                 },
             }
         },

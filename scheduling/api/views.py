@@ -23,6 +23,7 @@ from scheduling.selectors import get_upcoming_events, service_event
 from scheduling.services.events import cancel_event, schedule_events, schedule_or_get_event
 
 UPCOMING_LIMIT_MAX = 1000
+UPCOMING_PARAMS = {"service_id", "entity_id", "start_time", "end_time", "timezone", "limit"}
 
 
 @api_endpoint("POST")
@@ -42,7 +43,11 @@ def schedule(request: HttpRequest, key: ApiKey) -> JsonResponse:
 @api_endpoint("POST")
 def schedule_bulk(request: HttpRequest, key: ApiKey) -> JsonResponse:
     """Schedule many events in one transaction: all of them, or none."""
-    items = json_object(request).get("events")
+    body = json_object(request)
+    unknown = {name: ["unknown field"] for name in sorted(set(body) - {"events"})}
+    if unknown:
+        raise bad_request(unknown)
+    items = body.get("events")
     limit = settings.SCHEDULING_API_BULK_MAX_EVENTS
     if not isinstance(items, list) or not items:
         raise bad_request({"events": ["must be a non-empty list of events"]})
@@ -85,7 +90,7 @@ def upcoming(request: HttpRequest, key: ApiKey) -> JsonResponse:
     """The caller's firings in a window, as ``get_upcoming_events`` gives them."""
     params = request.GET
     require_own_service(key, params, "service_id")
-    errors: dict[str, list[str]] = {}
+    errors = {name: ["unknown parameter"] for name in sorted(set(params) - UPCOMING_PARAMS)}
     start = query_instant(params.get("start_time"), "start_time", errors)
     end = query_instant(params.get("end_time"), "end_time", errors)
     limit = _limit(params.get("limit"), errors)

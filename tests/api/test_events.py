@@ -111,6 +111,9 @@ class TestUpcoming:
         ("params", "field"),
         [
             ({"timezone": "Mars/Olympus"}, "timezone"),
+            ({"timezone": ""}, "timezone"),
+            ({"start_time": ""}, "start_time"),
+            ({"entity": "appt-1"}, "entity"),
             ({"start_time": "2026-12-01T00:00:00"}, "start_time"),
             ({"end_time": "soon"}, "end_time"),
             (
@@ -172,7 +175,10 @@ class TestBulk:
         assert api.post("/api/events/bulk", body).status_code == 413
         unchanged()
 
-    @pytest.mark.parametrize("body", [{}, {"events": []}, {"events": "all"}, {"events": [1]}])
+    @pytest.mark.parametrize(
+        "body",
+        [{}, {"events": []}, {"events": "all"}, {"events": [1]}, {"events": [{}], "extra": 1}],
+    )
     def test_a_malformed_list_is_400(self, api, unchanged, body):
         assert api.post("/api/events/bulk", body).status_code == 400
         unchanged()

@@ -80,6 +80,9 @@ def _snapshot() -> tuple[int, int]:
         (event_body(scheduled_time="2026-12-02T09:00:00"), "scheduled_time", "naive"),
         (event_body(scheduled_time="tomorrow"), "scheduled_time", "ISO 8601"),
         (event_body(scheduled_time=1764684000), "scheduled_time", "ISO 8601"),
+        # Found by fuzzing: before year 1 once in UTC, a server error.
+        (event_body(scheduled_time="0001-01-01T00:00:00+01:00"), "scheduled_time", "1970-01-01"),
+        (event_body(scheduled_time="9999-12-31T23:59:59-01:00"), "scheduled_time", "2200-01-01"),
         (
             event_body(
                 timezone_context={"resource_timezone": "Mars/Olympus", "user_timezone": "UTC"}

@@ -12,6 +12,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -114,12 +115,19 @@ def test_the_original_client_sees_a_wrong_key_as_an_http_error(base_url) -> None
 
 # The document the server serves at /api/openapi.json (test_openapi.py holds
 # the two equal), loaded at collection time, before the server is up.
-fuzz_schema = schemathesis.openapi.from_dict(openapi.document())
+# /health takes no input, and in this module's flushed database beat's
+# heartbeat row comes and goes: tests/test_health.py covers it.
+fuzz_schema = schemathesis.openapi.from_dict(openapi.document()).exclude(path="/health")
 # Failures show the real request: the keys are throwaway test keys.
 fuzz_schema.config.output.sanitization.update(enabled=False)
 # 413 is how this API refuses a body over its limits: a rejection too.
 _rejection = fuzz_schema.config.checks.negative_data_rejection
 _rejection.expected_statuses = [*_rejection.expected_statuses, "413"]
+# Not checked: that every schema-valid request is accepted. Some rules span
+# fields and JSON Schema does not say them (until after scheduled_time, count
+# or until, by_month_day only MONTHLY, the payload's size as JSON); such a
+# request gets a 400 naming the field, which the other checks still verify.
+fuzz_schema.config.checks.update(excluded_check_names=["positive_data_acceptance"])
 
 
 # Requests per operation (4 operations); FUZZ_EXAMPLES=1000 for a long hunt.
@@ -139,6 +147,7 @@ def test_fuzzing_finds_no_server_error_and_rejected_requests_write_nothing(
 ) -> None:
     before = (ScheduledEvent.objects.count(), AuditEntry.objects.count())
 
+    _as_own_service(case)
     headers = {"X-Service-Name": "backend", "X-API-Key": fuzz_key}
     response = case.call(base_url=base_url, headers=headers, timeout=10)
 
@@ -146,6 +155,19 @@ def test_fuzzing_finds_no_server_error_and_rejected_requests_write_nothing(
     case.validate_response(response)  # no 5xx, status and body as documented
     if response.status_code >= 400:
         assert (ScheduledEvent.objects.count(), AuditEntry.objects.count()) == before
+
+
+def _as_own_service(case: Any) -> None:
+    """Name the caller's own service where a string names one, to reach past the 403.
+
+    (A foreign service_id is refused before anything else is read; its own
+    tests cover that.) Non-strings stay: they are schema violations to refuse.
+    """
+    body = case.body if isinstance(case.body, dict) else {}
+    events = body.get("events")
+    for item in [body, case.query or {}, *(events if isinstance(events, list) else [])]:
+        if isinstance(item, dict) and isinstance(item.get("service_id"), str):
+            item["service_id"] = "backend"
 
 
 @pytest.fixture

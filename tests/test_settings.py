@@ -1,0 +1,71 @@
+"""Deployment defaults: DEBUG off, no secret in the repository."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from project.env import secret_from_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def settings_in_child(expression: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Evaluate ``expression`` on project.settings in a fresh interpreter with ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    return subprocess.run(
+        [sys.executable, "-c", f"from project import settings; print({expression})"],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_debug_is_off_unless_asked_for() -> None:
+    assert settings_in_child("settings.DEBUG").stdout.strip() == "False"
+    assert settings_in_child("settings.DEBUG", DJANGO_DEBUG="1").stdout.strip() == "True"
+
+
+def test_production_refuses_to_start_without_a_secret_key() -> None:
+    child = settings_in_child("settings.SECRET_KEY", DJANGO_REQUIRE_SECRET_KEY="1")
+
+    assert child.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in child.stderr
+
+
+def test_the_embedded_key_is_random_private_and_shared_by_the_checkouts_processes(
+    tmp_path: Path,
+) -> None:
+    key_file = tmp_path / "secret_key"
+    first = settings_in_child("settings.SECRET_KEY", DJANGO_SECRET_KEY_FILE=str(key_file))
+    second = settings_in_child("settings.SECRET_KEY", DJANGO_SECRET_KEY_FILE=str(key_file))
+    elsewhere = settings_in_child(
+        "settings.SECRET_KEY", DJANGO_SECRET_KEY_FILE=str(tmp_path / "other")
+    )
+
+    assert first.stdout == second.stdout != elsewhere.stdout
+    assert len(first.stdout.strip()) >= 50
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_the_embedded_key_file_is_never_committed() -> None:
+    ignored = subprocess.run(["git", "check-ignore", "-q", "var/secret_key"], cwd=ROOT, check=False)
+    assert ignored.returncode == 0
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_processes_starting_together_agree_on_one_key(tmp_path: Path, attempt: int) -> None:
+    key_file = tmp_path / "secret_key"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = set(pool.map(lambda _: secret_from_file(key_file), range(16)))
+
+    assert len(keys) == 1
+    assert list(tmp_path.iterdir()) == [key_file]  # no drafts left behind
