@@ -221,9 +221,13 @@ SCHEDULING_API_RATE_WINDOW_SECONDS = env_int("SCHEDULING_API_RATE_WINDOW_SECONDS
 SCHEDULING_API_BULK_MAX_EVENTS = env_int("SCHEDULING_API_BULK_MAX_EVENTS", 500)
 # Largest request body (more: 413); room for a full bulk request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SCHEDULING_API_MAX_BODY_BYTES", 4 * 1024 * 1024)
-# Rate-limit counters: in Redis when RATE_LIMIT_REDIS_URL is set (one count
-# across every web process), else in each process's memory.
-_RATE_LIMIT_REDIS_URL = env_str("RATE_LIMIT_REDIS_URL", "")
+# Rate-limit counters: in Redis (one count across every web process): that of
+# RATE_LIMIT_REDIS_URL, else the broker's when the broker is Redis; in each
+# process's memory only in the embedded default.
+_RATE_LIMIT_REDIS_URL = env_str(
+    "RATE_LIMIT_REDIS_URL",
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "ratelimit": (

@@ -69,3 +69,20 @@ def test_processes_starting_together_agree_on_one_key(tmp_path: Path, attempt: i
 
     assert len(keys) == 1
     assert list(tmp_path.iterdir()) == [key_file]  # no drafts left behind
+
+
+def test_rate_limits_are_counted_in_the_brokers_redis_unless_told_otherwise() -> None:
+    backend = (
+        "settings.CACHES['ratelimit']['BACKEND'], settings.CACHES['ratelimit'].get('LOCATION')"
+    )
+    broker = "redis://127.0.0.1:6379/3"
+
+    embedded = settings_in_child(backend, CELERY_BROKER_URL="filesystem://")
+    on_redis = settings_in_child(backend, CELERY_BROKER_URL=broker)
+    elsewhere = settings_in_child(
+        backend, CELERY_BROKER_URL=broker, RATE_LIMIT_REDIS_URL="redis://10.0.0.9:6379/1"
+    )
+
+    assert "LocMemCache" in embedded.stdout
+    assert f"RedisCache {broker}" in on_redis.stdout
+    assert "redis://10.0.0.9:6379/1" in elsewhere.stdout
