@@ -6,7 +6,7 @@ import itertools
 import uuid
 import zoneinfo
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -36,7 +36,7 @@ def get_upcoming_events(
     returned. ``scheduled_time`` is ISO 8601 in ``timezone`` with its offset.
     Raise EventValidationError on a naive datetime or an unknown zone.
     """
-    _check_window(start_time, end_time, timezone)
+    start_time, end_time = _check_window(start_time, end_time, timezone)
     window_start = start_time or django_timezone.now()
     events = _scheduled_events(service_id, entity_id)
     firings = itertools.chain(
@@ -48,17 +48,32 @@ def get_upcoming_events(
     return [_as_dict(event, instant, zone) for event, instant in ordered]
 
 
-def _check_window(start: datetime | None, end: datetime | None, tz: str) -> None:
+def _check_window(
+    start: datetime | None, end: datetime | None, tz: str
+) -> tuple[datetime | None, datetime | None]:
+    """The window's bounds in UTC; raise EventValidationError naming each bad one."""
     errors: dict[str, str] = {}
-    for field, value in (("start_time", start), ("end_time", end)):
-        if value is not None and (not isinstance(value, datetime) or not is_aware(value)):
+    bounds = {"start_time": start, "end_time": end}
+    for field, value in bounds.items():
+        if value is None:
+            continue
+        if not isinstance(value, datetime) or not is_aware(value):
             errors[field] = "must be a timezone-aware datetime"
+            continue
+        try:
+            # In UTC before any query: PostgreSQL refuses offsets past ±15:59,
+            # which Python (and ISO 8601 text) allow.
+            bounds[field] = value.astimezone(UTC)
+        except OverflowError:
+            errors[field] = "is out of range once in UTC"
     if not is_valid_timezone(tz):
         errors["timezone"] = f"unknown IANA timezone: {tz!r}"
+    start, end = bounds["start_time"], bounds["end_time"]
     if not errors and start is not None and end is not None and end < start:
         errors["end_time"] = "must not be before start_time"
     if errors:
         raise EventValidationError(errors)
+    return start, end
 
 
 def _scheduled_events(service_id: str, entity_id: str | None) -> QuerySet[ScheduledEvent]:

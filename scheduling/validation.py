@@ -108,6 +108,8 @@ def _check_text(errors: dict[str, str], field: str, value: object, max_length: i
         errors[field] = "must be a non-empty string"
     elif max_length is not None and len(value) > max_length:
         errors[field] = f"must be at most {max_length} characters"
+    elif "\x00" in value:  # PostgreSQL text cannot hold it; SQLite would, silently
+        errors[field] = "must not contain NUL characters"
 
 
 def _check_instant(errors: dict[str, str], value: object) -> datetime | None:

@@ -24,6 +24,13 @@ def heartbeat(at: datetime, *, is_leader: bool = True, instance: str = "beat-hos
     )
 
 
+@pytest.fixture(autouse=True)
+def _broker_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Celery prefers the CELERY_BROKER_URL environment variable (set for the
+    # PostgreSQL + Redis pass) to its configuration: these tests set the latter.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+
+
 @pytest.fixture
 def beat_ticking(frozen_now: datetime) -> None:
     heartbeat(frozen_now - timedelta(seconds=1.2))

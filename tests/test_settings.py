@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def settings_in_child(expression: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Evaluate ``expression`` on project.settings in a fresh interpreter with ``env``."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    inherited = {"RATE_LIMIT_REDIS_URL", "CELERY_BROKER_URL", "DATABASE_URL"}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith("DJANGO_") and k not in inherited
+    }
     return subprocess.run(
         [sys.executable, "-c", f"from project import settings; print({expression})"],
         cwd=ROOT,

@@ -91,6 +91,7 @@ def upcoming(request: HttpRequest, key: ApiKey) -> JsonResponse:
     params = request.GET
     require_own_service(key, params, "service_id")
     errors = {name: ["unknown parameter"] for name in sorted(set(params) - UPCOMING_PARAMS)}
+    errors.update({name: ["must not contain NUL"] for name, v in params.items() if "\x00" in v})
     start = query_instant(params.get("start_time"), "start_time", errors)
     end = query_instant(params.get("end_time"), "end_time", errors)
     limit = _limit(params.get("limit"), errors)

@@ -99,6 +99,28 @@ class TestUpcoming:
 
         assert api.get("/api/events/upcoming", params).json() == []
 
+    @pytest.mark.parametrize(
+        "params",
+        [
+            # Found by fuzzing: PostgreSQL refuses offsets past ±15:59 (a 500).
+            {"end_time": "2026-12-03T00:00:00-20:41"},
+            {"start_time": "0001-01-01T00:00:00Z", "end_time": "9999-12-31T23:59:59.999999Z"},
+            {"start_time": "0001-01-01T00:00:00+00:30"},
+        ],
+    )
+    def test_extreme_windows_are_answered(self, api, scheduled, make_event, params):
+        make_event(
+            event_type="BUSINESS_RULE",
+            entity_id="rule",
+            recurrence={"frequency": "DAILY", "count": 3},
+            service_id="backend",
+        )
+        response = api.get("/api/events/upcoming", params)
+
+        assert response.status_code in (200, 400), response.content
+        if response.status_code == 400:
+            assert "start_time" in response.json()["errors"]
+
     def test_an_unescaped_plus_in_an_offset_is_read_as_one(self, api, scheduled):
         response = api.client.get(
             "/api/events/upcoming?end_time=2026-12-03T00:00:00+01:00", headers=api.headers
@@ -114,6 +136,8 @@ class TestUpcoming:
             ({"timezone": ""}, "timezone"),
             ({"start_time": ""}, "start_time"),
             ({"entity": "appt-1"}, "entity"),
+            # Found by fuzzing: PostgreSQL text cannot hold NUL (a 500).
+            ({"entity_id": "appt\x00"}, "entity_id"),
             ({"start_time": "2026-12-01T00:00:00"}, "start_time"),
             ({"end_time": "soon"}, "end_time"),
             (

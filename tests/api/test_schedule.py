@@ -106,6 +106,7 @@ def _snapshot() -> tuple[int, int]:
         (event_body(recurrence="daily"), "recurrence", "object"),
         (event_body(payload=[1, 2]), "payload", "JSON object"),
         (event_body(entity_id=""), "entity_id", "non-empty"),
+        (event_body(entity_id="appt\x00"), "entity_id", "NUL"),
         (event_body(colour="red"), "colour", "unknown field"),
         ({"type": "DATA_CLEANUP"}, "entity_id", "required"),
     ],

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from celery import Celery
 
 from scheduling.health import check_broker
+
+
+@pytest.fixture(autouse=True)
+def _broker_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Celery prefers the CELERY_BROKER_URL environment variable to its configuration.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
 
 
 def filesystem_app(folder: Path) -> Celery:
