@@ -32,6 +32,11 @@ database's backends and Redis, how busy the whole machine was, and the
 problems the server logged. Every run is bounded (at most 30 s of load) and
 on loopback only. Results: --json, and a markdown table on stdout for
 docs/benchmarks.md.
+
+--profile N adds, per target, N schedule requests through Django's test
+client in one process (no gunicorn, no sockets, no wrk): the milliseconds a
+request costs on one core, its SQL statements, and under cProfile the share
+of the request spent in each step of the write path.
 """
 
 from __future__ import annotations
@@ -637,6 +642,119 @@ def limited_run(
     return run
 
 
+# --- In-process profile: one core, no HTTP -----------------------------------------------
+
+# The steps of a schedule request: (file suffix, function) -> label.
+PROFILE_STEPS = {
+    ("scheduling/api/auth.py", "endpoint"): "whole request (view and its decorator)",
+    ("scheduling/services/api_keys.py", "authenticate"): "authenticate the key (SELECT)",
+    ("scheduling/api/ratelimit.py", "spend"): "rate limit (cache add + incr)",
+    ("scheduling/api/parsing.py", "event_arguments"): "parse the body",
+    ("scheduling/validation.py", "build_event_spec"): "validate the event",
+    ("scheduling/services/events.py", "_find_duplicate"): "look for a duplicate (SELECT)",
+    ("scheduling/services/beat_rows.py", "create_periodic_tasks"): "beat rows (2 INSERTs)",
+    ("scheduling/encryption.py", "encrypt"): "encrypt the payload",
+    ("django/db/models/base.py", "full_clean"): "full_clean()",
+    ("scheduling/audit.py", "record_many"): "audit entry (INSERT)",
+    ("django/db/transaction.py", "__exit__"): "COMMIT",
+}
+
+
+def child_profile(n: int) -> dict[str, Any]:
+    """n schedule requests through the test client, timed, then under cProfile."""
+    import cProfile
+    import pstats
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from scheduling.services.api_keys import create_api_key
+
+    key = create_api_key(service_id=SERVICE)[1]
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_X_SERVICE_NAME=SERVICE, HTTP_X_API_KEY=key)
+
+    def post(entity: str) -> None:
+        answer = client.post(
+            "/api/events/schedule", _event_body(entity), content_type="application/json"
+        )
+        assert answer.status_code == 201, answer.content
+
+    for i in range(50):  # warm: imports, first connection, caches
+        post(f"warm-{i}")
+    with CaptureQueriesContext(connection) as queries:
+        post("queries")
+    # Read now: the next request's request_started empties the log.
+    sql = [_statement(q["sql"]) for q in queries.captured_queries]
+    started = time.perf_counter()
+    for i in range(n):
+        post(f"timed-{i}")
+    per_request = (time.perf_counter() - started) * 1000 / n
+    profile = cProfile.Profile()
+    profile.runcall(lambda: [post(f"profiled-{i}") for i in range(n)])
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    return {
+        "requests": n,
+        "ms_per_request": round(per_request, 2),
+        "sql": sql,
+        "profiled_ms_per_request": _profiled_steps(stats, n),
+    }
+
+
+def _statement(sql: str) -> str:
+    """``SELECT … FROM "table"`` / ``INSERT INTO "table"``: the statement, not its text."""
+    match = re.match(r'(SELECT) .*? (FROM "\w+")|(INSERT INTO "\w+")|(UPDATE "\w+")', sql)
+    if match is None:
+        return sql[:40]
+    return " … ".join(part for part in match.groups() if part)
+
+
+def _profiled_steps(stats: dict[Any, Any], n: int) -> dict[str, float]:
+    """Milliseconds per request in each step (cumulative, under the profiler)."""
+    steps = dict.fromkeys(PROFILE_STEPS.values(), 0.0)
+    for (filename, _line, function), (_cc, _nc, _tt, cumulative, _callers) in stats.items():
+        for (suffix, name), label in PROFILE_STEPS.items():
+            if function == name and filename.endswith(suffix):
+                steps[label] = round(steps[label] + cumulative * 1000 / n, 2)
+    return steps
+
+
+def profile_target(target: Target, n: int) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child-profile", str(n)],
+        cwd=ROOT,
+        env=target.env | {"SCHEDULING_API_RATE_LIMIT": UNREACHABLE_LIMIT, "LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return {"target": target.name} | json.loads(line[len("RESULT ") :])
+    raise RuntimeError(f"profile failed:\n{done.stderr[-2000:]}")
+
+
+def profile_round(name: str, n: int) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"api-load-profile-{name}-"))
+    target = None
+    try:
+        target = TARGETS[name](workdir)
+        manage(target, "migrate", "--verbosity", "0")
+        result = profile_target(target, n)
+    finally:
+        if target is not None:
+            target.drop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"  {name}: {result['ms_per_request']} ms/request in-process", flush=True)
+    return result
+
+
 # --- Output --------------------------------------------------------------------------------
 
 
@@ -715,6 +833,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout", type=int, default=10, help="wrk --timeout, seconds")
     parser.add_argument("--wait-quiet", type=float, default=300, help="seconds, at most")
     parser.add_argument("--keep", action="store_true", help="keep databases and server logs")
+    parser.add_argument("--profile", type=int, default=0, help="N requests in-process")
+    parser.add_argument("--skip-load", action="store_true", help="only --profile")
+    parser.add_argument("--child-profile", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=Path(tempfile.gettempdir()) / "api-load.json")
     args = parser.parse_args()
     for name in ("duration", "warmup", "limited_duration"):
@@ -727,7 +848,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if shutil.which("wrk") is None:
+    if args.child_profile:
+        print("RESULT " + json.dumps(child_profile(args.child_profile)))
+        return
+    if shutil.which("wrk") is None and not args.skip_load:
         sys.exit("wrk is not installed: apt-get install -y wrk (Debian's package)")
     results: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -735,14 +859,21 @@ def main() -> None:
         "cores": os.cpu_count(),
         "versions": versions(),
         "runs": [],
+        "profiles": [],
     }
-    for round_no in range(1, args.rounds + 1):
+    for round_no in range(1, 0 if args.skip_load else args.rounds + 1):
         for name in args.targets:
             print(f"{name}, round {round_no}", flush=True)
             results["runs"].extend(round_on(name, round_no, args))
             _save(args.json, results)
+    for name in args.targets if args.profile else []:
+        print(f"{name}, in-process profile", flush=True)
+        results["profiles"].append(profile_round(name, args.profile))
+        _save(args.json, results)
     print()
     print(markdown(results["runs"]))
+    for profile in results["profiles"]:
+        print(f"\n{profile['target']}: {json.dumps(profile, indent=1)}")
     print(f"\nraw results: {args.json}")
 
 
