@@ -349,9 +349,18 @@ def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
 
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) jiffies of all cores since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:8]]
     idle = values[3] + values[4]  # idle + iowait
     return sum(values) - idle, sum(values)
+
+
+def machine_share(before: tuple[int, int], after: tuple[int, int], ours_s: float) -> dict[str, Any]:
+    """How busy the cores were, and the CPU seconds of programs other than this run's."""
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return {
+        "machine_busy_pct": round(100 * busy / total),
+        "other_cpu_s": round(max(0.0, busy / TICKS - ours_s), 1),
+    }
 
 
 def neighbours() -> list[str]:
@@ -487,20 +496,22 @@ def measured_run(target: Target, web: Web, key: str, load: Load, label: str) -> 
     if target.name == "postgres":
         pids["redis"] = [p for p in [redis_pid()] if p]
     cpu_before = {name: cpu_seconds(p) for name, p in pids.items()}
-    busy_before, total_before = machine_ticks()
+    ticks_before = machine_ticks()
     load_before = os.getloadavg()[0]
     result = run_wrk(web, key, load, label)
-    busy_after, total_after = machine_ticks()
+    ticks_after = machine_ticks()
     cpu = {name: _cpu_delta(cpu_before[name], cpu_seconds(p)) for name, p in pids.items()}
     cpu["wrk"] = result.pop("wrk_cpu_s")
+    others_after = neighbours()
     settle(web)
     log_text = web.log()[log_from:]
     server = access_statuses(log_text, load.path)
     created = target.count_rows() - rows_before
     return result | {
         "cpu_s": cpu,
-        "machine_busy_pct": round(100 * (busy_after - busy_before) / (total_after - total_before)),
+        **machine_share(ticks_before, ticks_after, sum(cpu.values())),
         "load_1m_before": round(load_before, 2),
+        "neighbours_at_end": others_after,
         "server_statuses": server,
         "rows_created": created,
         "rows_expected": sum(n for s, n in server.items() if s == 201) * load.batch,
@@ -763,7 +774,8 @@ def _report(run: dict[str, Any]) -> None:
         f"  {run['target']} {run['kind']} #{run['round']}: {run['requests_per_s']:.1f} req/s, "
         f"p50 {run['latency_ms']['p50']} ms, p99 {run['latency_ms']['p99']} ms, "
         f"statuses {run['statuses']}, rows {run['rows_created']}/{run['rows_expected']}, "
-        f"cpu {run['cpu_s']}, machine {run['machine_busy_pct']} % busy",
+        f"cpu {run['cpu_s']}, machine {run['machine_busy_pct']} % busy, "
+        f"others {run['other_cpu_s']} cpu s",
         flush=True,
     )
 
