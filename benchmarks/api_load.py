@@ -860,6 +860,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the finally blocks stop the web processes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.child_profile:
         print("RESULT " + json.dumps(child_profile(args.child_profile)))
         return
