@@ -781,23 +781,31 @@ def _report(run: dict[str, Any]) -> None:
 
 
 def markdown(runs: list[dict[str, Any]]) -> str:
-    head = (
+    """One row per run, numbered per target and kind in the order they ran."""
+    lines = [
         "| target | run | web workers | connections | duration | requests/s | events/s "
-        "| p50 | p99 | non-2xx | rows created / 201s × events |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    )
-    lines = [head]
+        "| p50 | p99 | non-2xx | rows created / 201s × events | other programs' CPU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    seen: Counter[tuple[str, str]] = Counter()
     for run in runs:
-        events = f"{run['requests_per_s'] * run['batch']:,.0f}" if run["kind"] != "limited" else "—"
-        statuses = ", ".join(f"{n:,} × {s}" for s, n in run["statuses"].items() if s >= 300)
-        lines.append(
-            f"| {_target_label(run['target'])} | {run['kind']} #{run['round']} "
-            f"| {run['web_workers']} | {run['connections']} | {run['duration_s']} s "
-            f"| {run['requests_per_s']:,.0f} | {events} "
-            f"| {run['latency_ms']['p50']:.1f} ms | {run['latency_ms']['p99']:.1f} ms "
-            f"| {statuses or '0'} | {run['rows_created']:,} / {run['rows_expected']:,} |"
-        )
+        seen[run["target"], run["kind"]] += 1
+        lines.append(_row(run, seen[run["target"], run["kind"]]))
     return "\n".join(lines)
+
+
+def _row(run: dict[str, Any], number: int) -> str:
+    events = f"{run['requests_per_s'] * run['batch']:,.0f}" if run["kind"] != "limited" else "—"
+    refused = ", ".join(f"{n:,} × {s}" for s, n in run["statuses"].items() if int(s) >= 300)
+    kind = f"bulk of {run['batch']}" if run["kind"] == "bulk" else run["kind"]
+    return (
+        f"| {_target_label(run['target'])} | {kind} #{number} "
+        f"| {run['web_workers']} | {run['connections']} | {run['duration_s']} s "
+        f"| {run['requests_per_s']:,.0f} | {events} "
+        f"| {run['latency_ms']['p50']:.1f} ms | {run['latency_ms']['p99']:.1f} ms "
+        f"| {refused or '0'} | {run['rows_created']:,} / {run['rows_expected']:,} "
+        f"| {run.get('other_cpu_s', '?')} s |"
+    )
 
 
 def _target_label(name: str) -> str:
@@ -826,6 +834,22 @@ def _pg_admin_value(sql: str) -> Any:
         return conn.execute(sql).fetchone()[0]  # type: ignore[index]
 
 
+def load_results(path: Path, append: bool) -> dict[str, Any]:
+    """The results file to fill: a new one, or (append) the runs already in ``path``."""
+    results: dict[str, Any] = {"invocations": [], "runs": [], "profiles": []}
+    if append and path.exists():
+        results = json.loads(path.read_text())
+    results["invocations"].append(
+        {
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "cores": os.cpu_count(),
+            "versions": versions(),
+        }
+    )
+    return results
+
+
 def _save(out: Path, results: dict[str, Any]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
@@ -848,6 +872,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile", type=int, default=0, help="N requests in-process")
     parser.add_argument("--skip-load", action="store_true", help="only --profile")
     parser.add_argument("--child-profile", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--append", action="store_true", help="add to the runs in --json")
     parser.add_argument("--json", type=Path, default=Path(tempfile.gettempdir()) / "api-load.json")
     args = parser.parse_args()
     for name in ("duration", "warmup", "limited_duration"):
@@ -867,22 +892,17 @@ def main() -> None:
         return
     if shutil.which("wrk") is None and not args.skip_load:
         sys.exit("wrk is not installed: apt-get install -y wrk (Debian's package)")
-    results: dict[str, Any] = {
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "cores": os.cpu_count(),
-        "versions": versions(),
-        "runs": [],
-        "profiles": [],
-    }
+    results = load_results(args.json, args.append)
+    invocation = len(results["invocations"])
     for round_no in range(1, 0 if args.skip_load else args.rounds + 1):
         for name in args.targets:
             print(f"{name}, round {round_no}", flush=True)
-            results["runs"].extend(round_on(name, round_no, args))
+            runs = round_on(name, round_no, args)
+            results["runs"].extend(run | {"invocation": invocation} for run in runs)
             _save(args.json, results)
     for name in args.targets if args.profile else []:
         print(f"{name}, in-process profile", flush=True)
-        results["profiles"].append(profile_round(name, args.profile))
+        results["profiles"].append(profile_round(name, args.profile) | {"invocation": invocation})
         _save(args.json, results)
     print()
     print(markdown(results["runs"]))
