@@ -489,6 +489,7 @@ def settle(web: Web, quiet_s: float = 1.0, limit_s: float = 15.0) -> None:
 
 
 def measured_run(target: Target, web: Web, key: str, load: Load, label: str) -> dict[str, Any]:
+    settle(web)  # the warm-up's last requests, still in flight, belong to it
     rows_before = target.count_rows()
     log_from = web.log_size()
     # Backends that answer the web's connections exist after the warm-up.
