@@ -816,7 +816,7 @@ def _target_label(name: str) -> str:
 def versions() -> dict[str, str]:
     found = {"python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version}
     for package in ("django", "gunicorn", "psycopg", "redis"):
-        found[package] = importlib.metadata.version(package)
+        found[f"{package} (package)"] = importlib.metadata.version(package)
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
     found["wrk"] = (wrk.stdout or wrk.stderr).split("\n")[0].split(" [")[0]
     with contextlib.suppress(Exception):
@@ -824,7 +824,8 @@ def versions() -> dict[str, str]:
     with contextlib.suppress(Exception):
         import redis
 
-        found["redis"] = str(redis.Redis.from_url(RATE_LIMIT_REDIS).info("server")["redis_version"])
+        info = redis.Redis.from_url(RATE_LIMIT_REDIS).info("server")
+        found["redis"] = str(info["redis_version"])
     return found
 
 
