@@ -781,15 +781,19 @@ def _report(run: dict[str, Any]) -> None:
     )
 
 
+KIND_ORDER = {"schedule": 0, "bulk": 1, "limited": 2}
+
+
 def markdown(runs: list[dict[str, Any]]) -> str:
-    """One row per run, numbered per target and kind in the order they ran."""
+    """One row per run, grouped by target and kind, numbered in the order they ran."""
     lines = [
         "| target | run | web workers | connections | duration | requests/s | events/s "
         "| p50 | p99 | non-2xx | rows created / 201s × events | other programs' CPU |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     seen: Counter[tuple[str, str]] = Counter()
-    for run in runs:
+    targets = list(TARGETS)
+    for run in sorted(runs, key=lambda r: (targets.index(r["target"]), KIND_ORDER[r["kind"]])):
         seen[run["target"], run["kind"]] += 1
         lines.append(_row(run, seen[run["target"], run["kind"]]))
     return "\n".join(lines)
