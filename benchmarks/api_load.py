@@ -658,16 +658,18 @@ def limited_run(
 
 # The steps of a schedule request: (file suffix, function) -> label.
 PROFILE_STEPS = {
-    ("scheduling/api/auth.py", "endpoint"): "whole request (view and its decorator)",
+    ("scheduling/api/auth.py", "endpoint"): "the view and its decorator",
     ("scheduling/services/api_keys.py", "authenticate"): "authenticate the key (SELECT)",
     ("scheduling/api/ratelimit.py", "spend"): "rate limit (cache add + incr)",
     ("scheduling/api/parsing.py", "event_arguments"): "parse the body",
     ("scheduling/validation.py", "build_event_spec"): "validate the event",
     ("scheduling/services/events.py", "_find_duplicate"): "look for a duplicate (SELECT)",
-    ("scheduling/services/beat_rows.py", "create_periodic_tasks"): "beat rows (2 INSERTs)",
-    ("scheduling/encryption.py", "encrypt"): "encrypt the payload",
-    ("django/db/models/base.py", "full_clean"): "full_clean()",
-    ("scheduling/audit.py", "record_many"): "audit entry (INSERT)",
+    ("scheduling/services/events.py", "_create_events"): "write the rows",
+    ("scheduling/services/beat_rows.py", "create_periodic_tasks"): "- of which the beat rows",
+    ("django/db/models/base.py", "full_clean"): "- of which full_clean()",
+    ("scheduling/audit.py", "record_many"): "- of which the audit entry",
+    ("django/db/models/query.py", "bulk_create"): "- of which in bulk_create (all 4 INSERTs)",
+    ("scheduling/encryption.py", "encrypt"): "- of which payload encryption",
     ("django/db/transaction.py", "__exit__"): "COMMIT",
 }
 
@@ -752,13 +754,14 @@ def profile_target(target: Target, n: int) -> dict[str, Any]:
     raise RuntimeError(f"profile failed:\n{done.stderr[-2000:]}")
 
 
-def profile_round(name: str, n: int) -> dict[str, Any]:
+def profile_round(name: str, n: int, wait_quiet: float) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"api-load-profile-{name}-"))
     target = None
     try:
         target = TARGETS[name](workdir)
         manage(target, "migrate", "--verbosity", "0")
-        result = profile_target(target, n)
+        others = wait_for_quiet(wait_quiet)
+        result = profile_target(target, n) | {"neighbours": others}
     finally:
         if target is not None:
             target.drop()
@@ -908,7 +911,9 @@ def main() -> None:
             _save(args.json, results)
     for name in args.targets if args.profile else []:
         print(f"{name}, in-process profile", flush=True)
-        results["profiles"].append(profile_round(name, args.profile) | {"invocation": invocation})
+        results["profiles"].append(
+            profile_round(name, args.profile, args.wait_quiet) | {"invocation": invocation}
+        )
         _save(args.json, results)
     print()
     print(markdown(results["runs"]))
