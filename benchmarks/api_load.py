@@ -715,9 +715,20 @@ def child_profile(n: int) -> dict[str, Any]:
     return {
         "requests": n,
         "ms_per_request": round(per_request, 2),
+        "ms_per_rate_limit_check": _time_rate_limit(n),
         "sql": sql,
         "profiled_ms_per_request": _profiled_steps(stats, n),
     }
+
+
+def _time_rate_limit(n: int) -> float:
+    """Milliseconds one rate-limit check takes alone (on a key id no real key has)."""
+    from scheduling.api import ratelimit
+
+    started = time.perf_counter()
+    for _ in range(n):
+        ratelimit.spend(-1, 1)
+    return round((time.perf_counter() - started) * 1000 / n, 3)
 
 
 def _statement(sql: str) -> str:
