@@ -34,12 +34,13 @@ def spend(key_id: int, cost: int = 1) -> Verdict:
     retry_after = max(1, math.ceil((window_index + 1) * window - now))
     cache = caches["ratelimit"]
     counter = f"api-rate:{key_id}:{window_index}"
-    # add() is a no-op if the counter exists; incr() is atomic in Redis and
-    # under the local-memory cache's lock, so concurrent requests each count.
-    cache.add(counter, 0, timeout=window + 1)
+    # incr() is atomic in Redis and under the local-memory cache's lock, so
+    # concurrent requests each count. It fails on a missing counter: the first
+    # request of a window makes it (add() is a no-op if another just did).
+    # incr() first spares every other request a round trip to Redis.
     try:
         spent = cache.incr(counter, cost)
-    except ValueError:  # expired between add() and incr()
+    except ValueError:
         cache.add(counter, 0, timeout=window + 1)
         spent = cache.incr(counter, cost)
     if spent > limit:
