@@ -78,6 +78,12 @@ TEMPLATES = [
 
 def _database_from_url(url: str) -> dict[str, object]:
     config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=60))
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        # Bounded connects: an unreachable host fails requests (and GET /health)
+        # after this many seconds instead of the OS's minutes-long TCP timeout.
+        options = dict(config.get("OPTIONS") or {})  # type: ignore[call-overload]
+        options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+        config["OPTIONS"] = options
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets the web, the worker and beat read while one of them writes;
         # IMMEDIATE takes the write lock at BEGIN so concurrent writers queue on

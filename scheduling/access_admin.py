@@ -1,4 +1,4 @@
-"""Admin for API keys (made and revoked here, never shown twice) and the audit log."""
+"""Admin for API keys (made and revoked here, shown once), the audit log, beat heartbeats."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from scheduling.models import ApiKey, AuditEntry
+from scheduling.models import ApiKey, AuditEntry, BeatHeartbeat
 from scheduling.services.api_keys import create_api_key, revoke_api_key
 
 
@@ -70,19 +70,29 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the project writes and people only read."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BeatHeartbeat)
+class BeatHeartbeatAdmin(ReadOnlyAdmin):
+    list_display = ("instance", "is_leader", "last_tick_at", "started_at")
+    ordering = ("-last_tick_at",)
+
+
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("at", "actor_type", "actor", "address", "action", "target")
     list_filter = ("action", "actor_type")
     search_fields = ("target", "actor")
     date_hierarchy = "at"
     show_full_result_count = False  # the log grows without bound
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
-        return False

@@ -89,3 +89,14 @@ def test_rate_limits_are_counted_in_the_brokers_redis_unless_told_otherwise() ->
     assert "LocMemCache" in embedded.stdout
     assert f"RedisCache {broker}" in on_redis.stdout
     assert "redis://10.0.0.9:6379/1" in elsewhere.stdout
+
+
+def test_postgresql_connects_give_up_after_a_bound() -> None:
+    options = "settings.DATABASES['default']['OPTIONS']"
+    url = "postgres://u@db.invalid:5432/x"
+
+    default = settings_in_child(options, DATABASE_URL=url)
+    chosen = settings_in_child(options, DATABASE_URL=f"{url}?connect_timeout=2")
+
+    assert "'connect_timeout': 5" in default.stdout
+    assert "'connect_timeout': '2'" in chosen.stdout or "'connect_timeout': 2" in chosen.stdout

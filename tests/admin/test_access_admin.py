@@ -139,3 +139,17 @@ class TestCommand:
         with pytest.raises(CommandError, match="service_id"):
             call_command("api_keys", "create", "--service", " ", stdout=io.StringIO())
         assert not ApiKey.objects.exists()
+
+
+def test_beat_heartbeats_are_listed_read_only(admin_client, frozen_now) -> None:
+    from scheduling.models import BeatHeartbeat
+
+    BeatHeartbeat.objects.create(
+        instance="beat-host:7", started_at=frozen_now, last_tick_at=frozen_now, is_leader=True
+    )
+
+    listing = admin_client.get(reverse("admin:scheduling_beatheartbeat_changelist"))
+    add = admin_client.get(reverse("admin:scheduling_beatheartbeat_add"))
+
+    assert "beat-host:7" in listing.content.decode()
+    assert add.status_code == 403
