@@ -14,7 +14,7 @@ def current_appointment(appointment_id: str, start_time: str | None = None) -> A
     """
     appointment = Appointment.objects.filter(pk=appointment_id).first()
     if appointment is None:
-        raise SkipOccurrence(f"stale event: appointment {appointment_id} no longer exists")
+        raise SkipOccurrence("stale event: the payload's appointment_id names no appointment")
     if start_time is not None and appointment.status != AppointmentStatus.BOOKED:
         raise SkipOccurrence(f"stale event: appointment is {appointment.status}")
     if start_time is not None and appointment.start_time.isoformat() != start_time:

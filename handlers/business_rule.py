@@ -14,6 +14,6 @@ def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
     fields = require(event.payload, ["rule_id"])
     rule = RULES.get(fields["rule_id"])
     if rule is None:
-        raise SkipOccurrence(f"unknown rule {fields['rule_id']!r}")
+        raise SkipOccurrence("the payload's rule_id names no known rule")
     # The rule acts for the slot it was scheduled for, however late it runs.
     return rule(event.payload.get("context") or {}, occurrence.scheduled_for)

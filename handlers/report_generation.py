@@ -14,6 +14,6 @@ def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
     fields = require(event.payload, ["report_schedule_id"])
     schedule = ReportSchedule.objects.filter(pk=fields["report_schedule_id"]).first()
     if schedule is None:
-        raise SkipOccurrence(f"report schedule {fields['report_schedule_id']} no longer exists")
+        raise SkipOccurrence("the payload's report_schedule_id names no report schedule")
     report = generate_monthly_report(schedule, occurrence=occurrence)
     return {"report_id": report.pk, "file": report.file.name, "rows": report.row_count}

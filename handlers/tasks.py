@@ -1,4 +1,11 @@
-"""``backend.process_event``: fetch the occurrence, run its handler, record the outcome."""
+"""``backend.process_event``: fetch the occurrence, run its handler, record the outcome.
+
+What the task returns (and django-celery-results stores) is only the status
+and the ids: reasons, results and tracebacks may quote payload values, so
+they live in the occurrence, encrypted at rest. For the same reason the
+exception Celery logs for a retry or a failure names the error's type, not
+its message.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +20,15 @@ from django.utils import timezone
 from handlers.errors import SkipOccurrence
 from handlers.registry import get_handler
 from scheduling.models import EventStatus, Occurrence
+from scheduling.resilience import with_db_retries
 from scheduling.services import occurrences
+from scheduling.services.leases import KeptLease
 
 logger = logging.getLogger(__name__)
+
+
+class HandlerError(Exception):
+    """A handler raised; the traceback is in the occurrence, not in this message."""
 
 
 def retry_countdown(retries: int) -> int:
@@ -37,28 +50,43 @@ def process_event(self: Task, event_id: str, occurrence_id: str | None = None) -
     Beat sends ``occurrence_id``; a run started by hand (the admin's "run
     selected tasks") sends only ``event_id`` and gets an occurrence of its own.
     """
-    occurrence = occurrences.begin_occurrence(
-        event_id=event_id, occurrence_id=occurrence_id, task_id=self.request.id, now=timezone.now()
+    start = with_db_retries(
+        lambda: occurrences.begin_occurrence(
+            event_id=event_id,
+            occurrence_id=occurrence_id,
+            task_id=self.request.id,
+            now=timezone.now(),
+        ),
+        what=f"starting occurrence {occurrence_id}",
     )
-    if occurrence is None:
-        # Unknown event, or this occurrence already finished (a redelivery).
+    if start is None:
+        # Unknown event, finished occurrence (a redelivery), or another
+        # worker holds it.
         return {"status": "ignored", "event_id": event_id, "occurrence_id": occurrence_id}
+    occurrence = start.occurrence
     summary = {"event_id": event_id, "occurrence_id": str(occurrence.pk)}
+    if start.missed:
+        _record(occurrences.miss_occurrence, occurrence, reason=start.missed)
+        logger.info("occurrence %s reached the worker past its grace: missed", occurrence.pk)
+        return {"status": "missed", **summary}
     reason = _reason_to_skip(occurrence)
     if reason is None:
         try:
-            result = _run_handler(self, occurrence)
+            with KeptLease(str(occurrence.pk), attempt=occurrence.attempts):
+                result = _run_handler(self, occurrence)
         except SkipOccurrence as exc:
             reason = str(exc)
         else:
-            occurrences.complete_occurrence(occurrence, result=result, now=timezone.now())
-            return {"status": "succeeded", **summary, "result": result}
-    occurrences.skip_occurrence(occurrence, reason=reason, now=timezone.now())
-    logger.info("skipped occurrence %s: %s", occurrence.pk, reason)
-    return {"status": "skipped", **summary, "reason": reason}
+            _record(occurrences.complete_occurrence, occurrence, result=result)
+            return {"status": "succeeded", **summary}
+    _record(occurrences.skip_occurrence, occurrence, reason=reason)
+    logger.info("skipped occurrence %s (reason in the occurrence)", occurrence.pk)
+    return {"status": "skipped", **summary}
 
 
 def _reason_to_skip(occurrence: Occurrence) -> str | None:
+    # The event as it stood when the occurrence started, read under its row
+    # lock: a cancel committed before then is seen here.
     event = occurrence.event
     if event.status == EventStatus.CANCELLED:
         return "event was cancelled"
@@ -75,10 +103,35 @@ def _run_handler(task: Task, occurrence: Occurrence) -> dict[str, Any]:
         return handler(occurrence.event, occurrence)
     except SkipOccurrence:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any handler error is retried, then fails
         error = "".join(traceback.format_exception(exc))
-        if task.request.retries < task.max_retries:
-            occurrences.record_attempt_error(occurrence, error=error)
-            raise task.retry(exc=exc, countdown=retry_countdown(task.request.retries)) from exc
-        occurrences.fail_occurrence(occurrence, error=error, now=timezone.now())
-        raise
+        told = HandlerError(
+            f"{type(exc).__name__} in the {occurrence.event.event_type} handler "
+            f"(attempt {occurrence.attempts}); details in occurrence {occurrence.pk}"
+        )
+        # Counted on the occurrence, not on the message: a message published
+        # again after a lost worker starts Celery's count from zero.
+        if occurrence.attempts <= task.max_retries:
+            countdown = retry_countdown(occurrence.attempts - 1)
+            _record(occurrences.retry_later, occurrence, error=error, countdown=countdown)
+            raise task.retry(exc=told, countdown=countdown) from None
+        _record(occurrences.fail_occurrence, occurrence, error=error)
+        raise told from None
+
+
+def _record(write: Any, occurrence: Occurrence, **arguments: Any) -> None:
+    """Record an outcome, riding out a database blip.
+
+    If the database stays away, the outcome is lost but not the firing: the
+    occurrence keeps its lease, which lapses, and beat publishes it again.
+    """
+    try:
+        with_db_retries(
+            lambda: write(occurrence, now=timezone.now(), **arguments),
+            what=f"recording occurrence {occurrence.pk}",
+        )
+    except Exception:
+        logger.exception(
+            "outcome of occurrence %s not recorded; it runs again when its lease lapses",
+            occurrence.pk,
+        )

@@ -194,8 +194,14 @@ SCHEDULING_BEAT_POLL_SECONDS = env_float("SCHEDULING_BEAT_POLL_SECONDS", 0.25)
 # PostgreSQL) and runs; the others stand by. Off only for in-process tests.
 SCHEDULING_BEAT_LOCK = env_bool("SCHEDULING_BEAT_LOCK", True)
 # An occurrence published this long ago and never started is published again
-# (its message was lost); above the longest wait in the queue you expect.
-SCHEDULING_SENT_REPUBLISH_SECONDS = env_int("SCHEDULING_SENT_REPUBLISH_SECONDS", 600)
+# (its message was lost), but only while the event queue is empty (a message
+# waiting in a backlog is not lost); the wait doubles at each republish, up
+# to an hour.
+SCHEDULING_SENT_REPUBLISH_SECONDS = env_int("SCHEDULING_SENT_REPUBLISH_SECONDS", 120)
+# A running occurrence's lease: the worker renews it every third of this
+# while the handler runs; a worker gone longer than this (killed, or cut off
+# from the database) has its occurrence published again by beat.
+SCHEDULING_OCCURRENCE_LEASE_SECONDS = env_int("SCHEDULING_OCCURRENCE_LEASE_SECONDS", 60)
 # Due occurrences claimed and published per batch.
 SCHEDULING_BEAT_BATCH_SIZE = env_int("SCHEDULING_BEAT_BATCH_SIZE", 500)
 # Handler errors: retries with exponential backoff, then the occurrence fails.

@@ -11,11 +11,18 @@ admin) keep the stock behaviour, with event rows left out of the reload.
 Beat sleeps at most ``SCHEDULING_BEAT_POLL_SECONDS``, so an event inserted
 while it sleeps waits no longer than that. Every
 ``SCHEDULING_BEAT_HEARTBEAT_SECONDS`` it records that it ticks (a
-``BeatHeartbeat`` row, read by ``GET /health``).
+``BeatHeartbeat`` row, read by ``GET /health``). Every few seconds it
+publishes again the occurrences whose lease lapsed
+(``scheduling.services.leases``).
+
+Beat never dies of an outage: whatever a tick raises (database, broker, a
+publish batch of uncertain delivery) is logged once per outage and the tick
+is tried again; claims already committed are published when it is back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -28,21 +35,45 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
-from kombu.exceptions import OperationalError as KombuOperationalError
 
 from scheduling import selectors
+from scheduling.broker import QueueDepth
 from scheduling.leader import BeatLock, lock_for
 from scheduling.publishing import publish
-from scheduling.services import heartbeats, occurrences
-from scheduling.services.beat_rows import EVENT_TASK_NAME
+from scheduling.services import heartbeats, leases, occurrences
+from scheduling.services.beat_rows import EVENT_QUEUE, EVENT_TASK_NAME
 
 logger = logging.getLogger(__name__)
 
-# A claim not marked sent after this long was left by a beat that died
-# between committing the claim and publishing it (a batch of claims is
-# published within a second of its commit).
-STALE_CLAIM_AGE = timedelta(seconds=15)
-STALE_CLAIM_CHECK_EVERY = timedelta(seconds=5)
+# How often beat looks for occurrences whose lease lapsed.
+RECOVERY_EVERY = timedelta(seconds=5)
+
+
+class _Outage:
+    """Log a failure once when it starts and once when it ends, not every tick."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.since: datetime | None = None
+        self.failures = 0
+
+    def failed(self, exc: BaseException, *, retry_in: float) -> None:
+        self.failures += 1
+        if self.since is None:
+            self.since = timezone.now()
+            logger.error(
+                "%s failed; retrying every %.1f s until it works", self.what, retry_in, exc_info=exc
+            )
+        else:
+            logger.debug("%s still failing: %r", self.what, exc)
+
+    def succeeded(self) -> None:
+        if self.since is not None:
+            down = (timezone.now() - self.since).total_seconds()
+            logger.warning(
+                "%s works again after %.1f s (%d failed tries)", self.what, down, self.failures
+            )
+            self.since, self.failures = None, 0
 
 
 class _AlwaysLeader:
@@ -62,7 +93,7 @@ class EventScheduler(DatabaseScheduler):
     only on SQLite, where the others stand by.
     """
 
-    _last_stale_check: datetime | None = None
+    _last_recovery: datetime | None = None
     # The last heartbeat attempt, successful or not, and the role it recorded.
     _last_heartbeat: datetime | None = None
     _heartbeat_leader: bool | None = None
@@ -72,7 +103,10 @@ class EventScheduler(DatabaseScheduler):
         self.claims_without_lock = connection.vendor == "postgresql"
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = timezone.now()
+        self._dispatch_outage = _Outage("event dispatch")
+        self._stock_outage = _Outage("periodic tasks tick")
         super().__init__(*args, **kwargs)
+        self.queue_depth = QueueDepth(self.app, EVENT_QUEUE)
 
     @staticmethod
     def _make_lock() -> BeatLock | _AlwaysLeader:
@@ -82,6 +116,7 @@ class EventScheduler(DatabaseScheduler):
 
     def close(self) -> None:
         self.lock.release()
+        self.queue_depth.close()
         super().close()
 
     def enabled_models_qs(self) -> QuerySet[PeriodicTask]:
@@ -104,8 +139,19 @@ class EventScheduler(DatabaseScheduler):
         leader = self.lock.acquire()
         event_wait = self.dispatch_events() if leader or self.claims_without_lock else poll
         self._record_heartbeat(leader)
-        stock_wait = super().tick(*args, **kwargs) if leader else poll
+        stock_wait = self._stock_tick(*args, **kwargs) if leader else poll
         return min(event_wait, stock_wait)
+
+    def _stock_tick(self, *args: Any, **kwargs: Any) -> float:
+        """The stock scheduler's tick for the other periodic tasks, outage-proof."""
+        poll = settings.SCHEDULING_BEAT_POLL_SECONDS
+        try:
+            wait = float(super().tick(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - beat must outlive any outage
+            self._stock_outage.failed(exc, retry_in=poll)
+            return poll
+        self._stock_outage.succeeded()
+        return wait
 
     def _record_heartbeat(self, leader: bool) -> None:
         """Upsert this beat's heartbeat if the last is older than the interval.
@@ -142,21 +188,31 @@ class EventScheduler(DatabaseScheduler):
         try:
             close_old_connections()
             now = timezone.now()
-            self._republish_stale_claims(now)
+            self._recover_lapsed(now)
             # One indexed read when nothing is due; a claim (a write
             # transaction) only when something is.
             next_due = selectors.next_due_at()
             if next_due is not None and next_due <= now:
                 self._dispatch_due(now)
                 next_due = selectors.next_due_at()
-        except (DatabaseError, InterfaceError, KombuOperationalError, OSError):
-            # Database or broker unreachable: claims already committed are
-            # re-published by _republish_stale_claims once it is back.
-            logger.exception("event dispatch failed; retrying in %.1f s", poll)
+        except Exception as exc:  # noqa: BLE001 - beat must outlive any outage
+            # Database or broker away, or a publish batch whose delivery is
+            # uncertain: the claims already committed keep their lease and
+            # are published again once it lapses.
+            self._dispatch_outage.failed(exc, retry_in=poll)
+            self._drop_connections()
             return poll
+        self._dispatch_outage.succeeded()
         if next_due is None:
             return poll
         return max(0.0, min(poll, (next_due - timezone.now()).total_seconds()))
+
+    @staticmethod
+    def _drop_connections() -> None:
+        # A broken database connection is replaced on next use. The producer
+        # needs nothing: Celery's publish retries reconnect it.
+        with contextlib.suppress(DatabaseError, InterfaceError):
+            connection.close()
 
     def _dispatch_due(self, now: datetime) -> None:
         batch_size = settings.SCHEDULING_BEAT_BATCH_SIZE
@@ -166,22 +222,34 @@ class EventScheduler(DatabaseScheduler):
             if len(batch) < batch_size:
                 return
 
-    def _republish_stale_claims(self, now: datetime) -> None:
-        last = self._last_stale_check
-        if last is not None and now - last < STALE_CLAIM_CHECK_EVERY:
+    def _recover_lapsed(self, now: datetime) -> None:
+        """Publish again the occurrences whose holder let the lease lapse."""
+        last = self._last_recovery
+        if last is not None and timedelta(0) <= now - last < RECOVERY_EVERY:
             return
-        self._last_stale_check = now
-        lost = occurrences.stale_dispatches(
-            now=now,
-            claimed_before=now - STALE_CLAIM_AGE,
-            sent_before=now - timedelta(seconds=settings.SCHEDULING_SENT_REPUBLISH_SECONDS),
-            limit=settings.SCHEDULING_BEAT_BATCH_SIZE,
+        self._last_recovery = now
+        # A message may wait in a busy queue: never publish a copy then.
+        waiting = self.queue_depth()
+        rows = leases.lapsed(
+            now=now, include_sent=waiting == 0, limit=settings.SCHEDULING_BEAT_BATCH_SIZE
         )
-        if lost:
-            logger.warning("re-publishing %d occurrences whose message was lost", len(lost))
-            self._publish(lost)
+        if not rows:
+            return
+        dispatches = [occurrences.Dispatch(r.event_id, r.occurrence_id, r.task_id) for r in rows]
+        publish(dispatches, app=self.app, producer=self.producer, mark=False)
+        taken = leases.mark_republished(rows, now=timezone.now())
+        logger.warning(
+            "published again %d occurrences whose lease lapsed (%d still lapsed), first %s",
+            len(rows),
+            taken,
+            ", ".join(r.occurrence_id for r in rows[:5]),
+        )
 
     def _publish(self, batch: list[occurrences.Dispatch]) -> None:
         if batch:
             publish(batch, app=self.app, producer=self.producer)
-            logger.info("published %d event occurrences", len(batch))
+            logger.info(
+                "published %d event occurrences, first %s",
+                len(batch),
+                ", ".join(d.occurrence_id for d in batch[:5]),
+            )

@@ -1,9 +1,9 @@
-"""What happens to a firing that beat reaches late (beat or broker was down).
+"""What happens to a firing reached late (beat or broker was down, or a backlog).
 
-Each event type has a grace window: a firing claimed more than that after
-its instant is recorded as ``missed`` instead of being published, because
-acting on it would do more harm than good (a "15 minutes before" reminder
-three hours late). ``None`` means "always run, however late".
+Each event type has a grace window: a firing claimed by beat, or started by
+a worker, more than that after its instant is recorded as ``missed`` instead
+of being run, because acting on it would do more harm than good (a "15
+minutes before" reminder three hours late). ``None`` means "always run, however late".
 
 Recurring events are also coalesced: however many slots were missed, one
 firing is claimed (the oldest, run or recorded as missed by its grace) and
@@ -36,10 +36,16 @@ def grace_for(event_type: str) -> timedelta | None:
     return DEFAULT_GRACE.get(event_type)
 
 
-def lateness_beyond_grace(event_type: str, scheduled_for: datetime, now: datetime) -> str | None:
-    """Why a firing is missed, or None if it is still worth running."""
+def lateness_beyond_grace(
+    event_type: str, scheduled_for: datetime, now: datetime, *, stage: str = "claimed"
+) -> str | None:
+    """Why a firing is missed, or None if it is still worth running.
+
+    ``stage`` names where the lateness was found: ``claimed`` by beat, or
+    ``started`` by a worker (a message that waited in a backlog).
+    """
     grace = grace_for(event_type)
     late = now - scheduled_for
     if grace is None or late <= grace:
         return None
-    return f"missed: claimed {late} after its instant; the grace for {event_type} is {grace}"
+    return f"missed: {stage} {late} after its instant; the grace for {event_type} is {grace}"

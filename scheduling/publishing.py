@@ -13,9 +13,17 @@ PIPELINE_SIZE = 500
 
 
 def publish(
-    dispatches: list[occurrences.Dispatch], *, app: Celery, producer: Producer | None = None
+    dispatches: list[occurrences.Dispatch],
+    *,
+    app: Celery,
+    producer: Producer | None = None,
+    mark: bool = True,
 ) -> None:
-    """Send each occurrence to the worker, with its own task id, and mark it sent."""
+    """Send each occurrence to the worker, with its own task id, and mark it sent.
+
+    ``mark=False`` leaves the rows as they are, for a caller that records the
+    publication itself (beat's recovery of lapsed leases).
+    """
     if not dispatches:
         return
     with app.producer_or_acquire(producer) as active, active.batch(max_size=PIPELINE_SIZE):
@@ -35,6 +43,7 @@ def publish(
                 argsrepr="()",
                 kwargsrepr=repr(kwargs),
             )
-    # Only after the batch was flushed: a failed flush leaves the claims to be
-    # published again by beat's stale-claim check.
-    occurrences.mark_sent(dispatches, now=timezone.now())
+    # Only after the batch was flushed: a failed flush leaves the claims with
+    # their lease, to be published again when it lapses.
+    if mark:
+        occurrences.mark_sent(dispatches, now=timezone.now())

@@ -112,3 +112,14 @@ def _no_beat_lock(settings: Any) -> None:
     # In-process schedulers are many and short-lived; tests/scheduling/test_leader.py
     # and tests/e2e exercise the lock itself.
     settings.SCHEDULING_BEAT_LOCK = False
+
+
+def recorded(outcome: dict[str, Any]) -> Any:
+    """The occurrence a ``process_event`` outcome names: its result and reason live there.
+
+    The task itself returns only the status and the ids (its result is stored
+    in plain text by django-celery-results; a result may quote payload values).
+    """
+    from scheduling.models import Occurrence
+
+    return Occurrence.objects.get(pk=outcome["occurrence_id"])

@@ -189,6 +189,13 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "event_id": {"type": "string", "format": "uuid"},
                 "status": {"const": EventStatus.CANCELLED},
+                "firing_in_progress": {
+                    "type": "boolean",
+                    "description": (
+                        "A firing of the event had already started when the cancel took"
+                        " effect: it runs to its end. Every firing not yet started is skipped."
+                    ),
+                },
             },
         },
         "UpcomingEvent": {

@@ -76,13 +76,20 @@ def event_detail(request: HttpRequest, key: ApiKey, event_id: str) -> JsonRespon
     event = service_event(event_id, service_id=key.service_id)
     if event is None:
         raise not_found()
-    if not cancel_event(event.id):
+    cancellation = cancel_event(event.id)
+    if not cancellation:
         event.refresh_from_db(fields=["status"])
         if event.status != EventStatus.CANCELLED:
             raise ApiError(
                 409, "not_scheduled", f"The event is {event.status}; it cannot be cancelled."
             )
-    return JsonResponse({"event_id": str(event.id), "status": EventStatus.CANCELLED})
+    return JsonResponse(
+        {
+            "event_id": str(event.id),
+            "status": EventStatus.CANCELLED,
+            "firing_in_progress": cancellation.firing_in_progress,
+        }
+    )
 
 
 @api_endpoint("GET")

@@ -68,6 +68,10 @@ class ScheduledEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Not a column: set on the event reschedule_event returns, true when a
+    # firing of the event it replaced was already running (it runs to its end).
+    replaced_firing_in_progress: bool = False
+
     class Meta:
         ordering = ["scheduled_time"]
         constraints = [
@@ -114,6 +118,8 @@ class OccurrenceStatus(models.TextChoices):
     CLAIMED = "claimed"
     SENT = "sent"
     RUNNING = "running"
+    # An attempt failed; the next waits for its backoff (a message with an ETA).
+    RETRYING = "retrying"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -149,8 +155,18 @@ class Occurrence(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True, default="")
-    result = models.JSONField(null=True, blank=True)
+    # Until when the occurrence's current holder answers for it: beat (a
+    # claim to publish), the broker (a message sent), a worker (running,
+    # renewed while the handler runs) or a retry's backoff. Past it, beat
+    # publishes the occurrence again (scheduling.services.recovery).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Times beat published the occurrence again because its message looked
+    # lost: each doubles the wait before the next.
+    republish_count = models.PositiveIntegerField(default=0)
+    # Encrypted at rest: an error or a result may quote payload values.
+    # NULL when there is none, so a claim costs no encryption.
+    error = EncryptedJSONField(null=True, blank=True)
+    result = EncryptedJSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-scheduled_for"]
@@ -163,6 +179,12 @@ class Occurrence(models.Model):
         indexes = [
             models.Index(fields=["status", "claimed_at"], name="occurrence_status_idx"),
             models.Index(fields=["finished_at"], name="occurrence_finished_idx"),
+            # Beat's recovery sweep: unfinished occurrences whose lease lapsed.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status__in=["claimed", "sent", "running", "retrying"]),
+                name="occurrence_lease_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -172,7 +172,7 @@ def _follow_up(appointment: Appointment) -> dict[str, Any]:
 def cancel_appointment_events(appointment: Appointment) -> int:
     """Cancel every scheduled event of the appointment; return how many."""
     return sum(
-        events.cancel_event(e.id) for e in scheduled_events_for_entity(appointment.entity_id)
+        bool(events.cancel_event(e.id)) for e in scheduled_events_for_entity(appointment.entity_id)
     )
 
 

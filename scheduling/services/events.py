@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,13 @@ from django.utils import timezone
 
 from scheduling import audit
 from scheduling.exceptions import IdempotencyConflict
-from scheduling.models import AuditAction, EventStatus, ScheduledEvent
+from scheduling.models import (
+    AuditAction,
+    EventStatus,
+    Occurrence,
+    OccurrenceStatus,
+    ScheduledEvent,
+)
 from scheduling.services import beat_rows
 from scheduling.validation import EventSpec, build_event_spec
 
@@ -221,23 +228,43 @@ def _unsaved_event(spec: EventSpec, event_id: uuid.UUID, task: Any) -> Scheduled
     )
 
 
+@dataclass(frozen=True)
+class Cancellation:
+    """What ``cancel_event`` did; true when the event was cancelled.
+
+    ``firing_in_progress``: a firing of the event had already started on a
+    worker when the cancel committed. It runs to its end (a handler cannot
+    be stopped half-way); every firing not yet started when the cancel
+    committed is skipped.
+    """
+
+    cancelled: bool
+    firing_in_progress: bool = False
+
+    def __bool__(self) -> bool:
+        return self.cancelled
+
+
 @transaction.atomic
-def cancel_event(event_id: uuid.UUID | str) -> bool:
+def cancel_event(event_id: uuid.UUID | str) -> Cancellation:
     """Cancel a scheduled event and disable its beat row.
 
-    Return True if it was scheduled and is now cancelled, False if it is
-    unknown or was not scheduled (already cancelled, completed or failed).
+    The result is true if it was scheduled and is now cancelled, false if it
+    is unknown or was not scheduled (already cancelled, completed or failed).
     """
     try:
         event_uuid = uuid.UUID(str(event_id))
     except ValueError:
-        return False
-    # A claim on the status: of two concurrent cancels, one wins.
+        return Cancellation(cancelled=False)
+    # A claim on the status: of two concurrent cancels, one wins. The update
+    # also locks the row, which a worker starting a firing locks too: either
+    # the worker started first (the occurrence is running, seen below) or it
+    # waits and then sees the event cancelled and skips the firing.
     claimed = ScheduledEvent.objects.filter(id=event_uuid, status=EventStatus.SCHEDULED).update(
         status=EventStatus.CANCELLED, next_run_at=None, updated_at=timezone.now()
     )
     if not claimed:
-        return False
+        return Cancellation(cancelled=False)
     task_id = (
         ScheduledEvent.objects.filter(id=event_uuid)
         .values_list("periodic_task_id", flat=True)
@@ -245,8 +272,13 @@ def cancel_event(event_id: uuid.UUID | str) -> bool:
     )
     if task_id is not None:
         beat_rows.disable_periodic_tasks([task_id])
-    audit.record(AuditAction.CANCEL, event_uuid)
-    return True
+    in_progress = Occurrence.objects.filter(
+        event_id=event_uuid, status=OccurrenceStatus.RUNNING
+    ).exists()
+    audit.record(
+        AuditAction.CANCEL, event_uuid, **({"firing_in_progress": True} if in_progress else {})
+    )
+    return Cancellation(cancelled=True, firing_in_progress=in_progress)
 
 
 @transaction.atomic
@@ -262,9 +294,13 @@ def reschedule_event(
     The old event is cancelled (its history stays); the new one keeps its
     type, entity, zones and, unless given, payload and recurrence. Raise
     ScheduledEvent.DoesNotExist if no scheduled event has this id.
+
+    A firing of the old event not yet started when this commits is skipped;
+    one already running runs to its end, and the new event's
+    ``replaced_firing_in_progress`` is then true (see ``Cancellation``).
     """
     old = ScheduledEvent.objects.select_for_update().get(id=event_id, status=EventStatus.SCHEDULED)
-    cancel_event(old.id)
+    cancellation = cancel_event(old.id)
     new = schedule_event(
         event_type=old.event_type,
         entity_id=old.entity_id,
@@ -281,5 +317,7 @@ def reschedule_event(
         old.id,
         new_event_id=str(new.id),
         scheduled_time=new.scheduled_time.isoformat(),
+        **({"firing_in_progress": True} if cancellation.firing_in_progress else {}),
     )
+    new.replaced_firing_in_progress = cancellation.firing_in_progress
     return new

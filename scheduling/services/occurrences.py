@@ -3,23 +3,29 @@
 The life of one firing::
 
     claimed ──(beat published it)──▶ sent ──▶ running ──▶ succeeded
-                                                 │  ╰──▶ failed   (retries exhausted)
-                                                 ╰─────▶ skipped  (cancelled, no handler, stale)
+                                        ▲       │  │ ╰──▶ failed   (retries exhausted)
+                                        │       │  ╰────▶ skipped  (cancelled, no handler, stale)
+                                        │       ╰──▶ retrying ──▶ running (after its backoff)
+                                        ╰── (lease lapsed: beat published it again)
+
+    claimed / sent ──▶ missed  (reached beat or a worker later than its grace)
 
 Every transition is a conditional ``update()`` whose row count says whether
 this caller won, so two beats or a redelivered message never run a
-finished occurrence again.
+finished occurrence again. Each unfinished state has a lease
+(``scheduling.services.leases``) after which beat publishes it again.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet, prefetch_related_objects
+from django.db.models import F, QuerySet, prefetch_related_objects
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
@@ -32,7 +38,7 @@ from scheduling.models import (
     ScheduledEvent,
     occurrence_task_id,
 )
-from scheduling.services import beat_rows
+from scheduling.services import beat_rows, leases
 
 # bulk_update builds one CASE expression per batch; SQLite caps its depth.
 _UPDATE_BATCH = 100
@@ -54,8 +60,8 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
     """Claim up to ``limit`` due firings and advance their events; return them.
 
     Committed before anything is published: a crash after this leaves
-    ``claimed`` rows that ``stale_dispatches`` hands back, never a lost or
-    doubled firing. A recurring event that missed several slots (beat was
+    ``claimed`` rows whose lease lapses and beat publishes them, never a lost
+    or doubled firing. A recurring event that missed several slots (beat was
     down) is claimed once, for its latest due slot (coalescing). A firing
     later than its type's grace is recorded as ``missed`` and not returned.
     """
@@ -110,8 +116,9 @@ def _new_claim(event: ScheduledEvent, now: datetime) -> Occurrence:
         task_id=occurrence_task_id(event.id, event.next_run_at.isoformat()),
         status=OccurrenceStatus.MISSED if missed else OccurrenceStatus.CLAIMED,
         claimed_at=now,
+        lease_expires_at=None if missed else now + leases.CLAIM_LEASE,
         finished_at=now if missed else None,
-        error=missed or "",
+        error=missed,
     )
 
 
@@ -168,99 +175,163 @@ def _archive_fired_one_offs(task_ids: list[int]) -> None:
 
 
 def mark_sent(dispatches: list[Dispatch], *, now: datetime) -> None:
+    """The broker holds these messages now: it answers for them until their lease."""
     # Only claimed rows: a fast worker may already have moved one on.
     Occurrence.objects.filter(
         pk__in=[d.occurrence_id for d in dispatches], status=OccurrenceStatus.CLAIMED
-    ).update(status=OccurrenceStatus.SENT, sent_at=now)
-
-
-def stale_dispatches(
-    *, now: datetime, claimed_before: datetime, sent_before: datetime, limit: int
-) -> list[Dispatch]:
-    """Occurrences to publish again: their message was probably lost.
-
-    - ``claimed`` before ``claimed_before``: beat died between committing the
-      claim and publishing it;
-    - ``sent`` before ``sent_before`` and never started: the broker lost the
-      message (kombu's Redis transport can, when a worker dies between taking
-      a message and recording it as unacknowledged).
-
-    The task id is the same, and the worker ignores an occurrence that has
-    finished, so a copy that was not lost after all never runs the handler
-    again once the first has finished.
-    """
-    lost = Q(status=OccurrenceStatus.CLAIMED, claimed_at__lt=claimed_before) | Q(
-        status=OccurrenceStatus.SENT, attempts=0, sent_at__lt=sent_before
-    )
-    rows = Occurrence.objects.filter(lost).values_list("event_id", "pk", "task_id")[:limit]
-    return [Dispatch(str(event_id), str(pk), task_id) for event_id, pk, task_id in rows]
+    ).update(status=OccurrenceStatus.SENT, sent_at=now, lease_expires_at=now + leases.sent_lease(0))
 
 
 # --- Worker side ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Start:
+    """A started occurrence, with its event as it stood when it started.
+
+    ``missed`` is set when the first attempt reached the worker later than
+    its type's grace: the occurrence must be recorded as missed, not run.
+    """
+
+    occurrence: Occurrence
+    missed: str | None = None
+
+
 def begin_occurrence(
     *, event_id: str, occurrence_id: str | None, task_id: str | None, now: datetime
-) -> Occurrence | None:
-    """Mark an occurrence running and return it; None if it must not run.
+) -> Start | None:
+    """Mark an occurrence running under a worker lease; None if it must not run.
 
-    None means the event is unknown or the occurrence already reached a final
-    state (a duplicate delivery). Without ``occurrence_id`` (a manual run
-    from the admin) a new occurrence is recorded at ``now``.
+    None means the event is unknown, the occurrence already reached a final
+    state (a duplicate delivery), or another worker holds it (its lease is
+    live). Without ``occurrence_id`` (a manual run from the admin) a new
+    occurrence is recorded at ``now``.
+
+    The event row is locked first: a cancel or reschedule that committed
+    before is seen here (the firing is then skipped), and one that commits
+    after finds this occurrence running and says so (``cancel_event``).
     """
-    if occurrence_id is None:
-        occurrence_id = _record_manual_occurrence(event_id, task_id=task_id, now=now)
-        if occurrence_id is None:
+    with transaction.atomic():
+        event = _locked_event(event_id)
+        if event is None:
             return None
-    started = (
-        Occurrence.objects.filter(pk=occurrence_id)
-        .exclude(status__in=FINAL_OCCURRENCE_STATUSES)
-        .update(status=OccurrenceStatus.RUNNING, started_at=now, attempts=F("attempts") + 1)
+        if occurrence_id is None:
+            occurrence_id = _record_manual_occurrence(event, task_id=task_id, now=now)
+        started = (
+            Occurrence.objects.filter(pk=occurrence_id)
+            .filter(leases.startable(now))
+            .update(
+                status=OccurrenceStatus.RUNNING,
+                started_at=now,
+                attempts=F("attempts") + 1,
+                lease_expires_at=now + leases.worker_lease(),
+            )
+        )
+        if not started:
+            return None
+        occurrence = Occurrence.objects.get(pk=occurrence_id)
+    occurrence.event = event
+    return Start(occurrence, missed=_missed_at_start(occurrence, now))
+
+
+def _locked_event(event_id: str) -> ScheduledEvent | None:
+    try:
+        return ScheduledEvent.objects.select_for_update().filter(pk=event_id).first()
+    except ValidationError:
+        return None  # not a UUID: no such event
+
+
+def _missed_at_start(occurrence: Occurrence, now: datetime) -> str | None:
+    # Only a first attempt: a retry or a recovery continues a firing that
+    # started in time. A manual run is due when it is asked for.
+    if occurrence.attempts != 1 or occurrence.scheduled_for >= occurrence.claimed_at:
+        return None
+    return lateness_beyond_grace(
+        occurrence.event.event_type, occurrence.scheduled_for, now, stage="started"
     )
-    if not started:
-        return None
-    return Occurrence.objects.select_related("event").get(pk=occurrence_id)
 
 
-def _record_manual_occurrence(event_id: str, *, task_id: str | None, now: datetime) -> str | None:
-    if not ScheduledEvent.objects.filter(pk=event_id).exists():
-        return None
+def _record_manual_occurrence(event: ScheduledEvent, *, task_id: str | None, now: datetime) -> str:
     occurrence = Occurrence.objects.create(
-        event_id=event_id,
+        event=event,
         scheduled_for=now,
         task_id=task_id or str(uuid.uuid4()),
         status=OccurrenceStatus.CLAIMED,
         claimed_at=now,
+        lease_expires_at=now + leases.CLAIM_LEASE,
     )
     return str(occurrence.pk)
 
 
-def complete_occurrence(occurrence: Occurrence, *, result: Any, now: datetime) -> None:
-    _finish(occurrence, OccurrenceStatus.SUCCEEDED, now=now, result=result)
-    _settle_event(occurrence.event_id, success=True)
+def complete_occurrence(occurrence: Occurrence, *, result: Any, now: datetime) -> bool:
+    """Record success; False if this attempt no longer holds the occurrence."""
+    return _finish(occurrence, OccurrenceStatus.SUCCEEDED, now=now, result=result, success=True)
 
 
-def skip_occurrence(occurrence: Occurrence, *, reason: str, now: datetime) -> None:
-    _finish(occurrence, OccurrenceStatus.SKIPPED, now=now, error=reason)
-    _settle_event(occurrence.event_id, success=True)
+def skip_occurrence(occurrence: Occurrence, *, reason: str, now: datetime) -> bool:
+    return _finish(occurrence, OccurrenceStatus.SKIPPED, now=now, error=reason, success=True)
 
 
-def record_attempt_error(occurrence: Occurrence, *, error: str) -> None:
-    """An attempt failed and will be retried: keep the error for the admin."""
-    Occurrence.objects.filter(pk=occurrence.pk).update(error=error)
+def miss_occurrence(occurrence: Occurrence, *, reason: str, now: datetime) -> bool:
+    """Record a firing that reached the worker past its grace: it did not run."""
+    with transaction.atomic():
+        finished = _finish(occurrence, OccurrenceStatus.MISSED, now=now, error=reason, success=None)
+        if finished:
+            _settle_missed_one_offs([occurrence])
+    return finished
 
 
-def fail_occurrence(occurrence: Occurrence, *, error: str, now: datetime) -> None:
-    _finish(occurrence, OccurrenceStatus.FAILED, now=now, error=error)
-    _settle_event(occurrence.event_id, success=False)
+def retry_later(occurrence: Occurrence, *, error: str, countdown: float, now: datetime) -> bool:
+    """An attempt failed and will be retried after ``countdown`` seconds.
+
+    The lease covers the backoff: if the retry's message is lost with its
+    worker, beat publishes the occurrence again once the lease lapses.
+    """
+    return bool(
+        _held_by(occurrence).update(
+            status=OccurrenceStatus.RETRYING,
+            error=error,
+            lease_expires_at=now + timedelta(seconds=countdown) + leases.worker_lease(),
+        )
+    )
+
+
+def fail_occurrence(occurrence: Occurrence, *, error: str, now: datetime) -> bool:
+    return _finish(occurrence, OccurrenceStatus.FAILED, now=now, error=error, success=False)
+
+
+def _held_by(occurrence: Occurrence) -> QuerySet[Occurrence]:
+    # The attempt that started it, still running it; or, if beat took it
+    # back (its lease lapsed while the database was away), still waiting for
+    # a worker with no other attempt begun: finishing it then stops the copy
+    # beat published from running the handler a second time.
+    return Occurrence.objects.filter(
+        pk=occurrence.pk,
+        attempts=occurrence.attempts,
+        status__in=[OccurrenceStatus.RUNNING, OccurrenceStatus.SENT],
+    )
 
 
 def _finish(
-    occurrence: Occurrence, status: str, *, now: datetime, error: str = "", result: Any = None
-) -> None:
-    Occurrence.objects.filter(pk=occurrence.pk).update(
-        status=status, finished_at=now, error=error, result=result
-    )
+    occurrence: Occurrence,
+    status: str,
+    *,
+    now: datetime,
+    success: bool | None,
+    error: str | None = None,
+    result: Any = None,
+) -> bool:
+    # One transaction, the event row locked first as begin_occurrence does:
+    # a cancel sees either the firing running or the event settled, never a
+    # finished firing of an event still scheduled.
+    with transaction.atomic():
+        _locked_event(str(occurrence.event_id))
+        finished = _held_by(occurrence).update(
+            status=status, finished_at=now, error=error, result=result, lease_expires_at=None
+        )
+        if finished and success is not None:
+            _settle_event(occurrence.event_id, success=success)
+    return bool(finished)
 
 
 def _settle_event(event_id: uuid.UUID, *, success: bool) -> None:
@@ -300,7 +371,11 @@ def retry_failed(occurrence_ids: list[str], *, now: datetime) -> list[Dispatch]:
         )
         pks = [pk for _, pk, _ in failed]
         Occurrence.objects.filter(pk__in=pks).update(
-            status=OccurrenceStatus.CLAIMED, error="", finished_at=None, claimed_at=now
+            status=OccurrenceStatus.CLAIMED,
+            error=None,
+            finished_at=None,
+            claimed_at=now,
+            lease_expires_at=now + leases.CLAIM_LEASE,
         )
         ScheduledEvent.objects.filter(
             pk__in=[event_id for event_id, _, _ in failed], status=EventStatus.FAILED

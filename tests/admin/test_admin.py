@@ -122,7 +122,7 @@ def test_retry_sends_a_failed_occurrence_again(admin_client, make_event, frozen_
     )
     assert "Sent 1 occurrences again" in response.content.decode()
     failed.refresh_from_db()
-    assert (failed.status, failed.error) == (OccurrenceStatus.SENT, "")
+    assert (failed.status, failed.error) == (OccurrenceStatus.SENT, None)
     event.refresh_from_db()
     assert event.status == EventStatus.SCHEDULED
 

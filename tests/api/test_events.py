@@ -20,7 +20,11 @@ class TestCancel:
         response = api.delete(f"/api/events/{scheduled}")
 
         assert response.status_code == 200
-        assert response.json() == {"event_id": scheduled, "status": "cancelled"}
+        assert response.json() == {
+            "event_id": scheduled,
+            "status": "cancelled",
+            "firing_in_progress": False,
+        }
         event = ScheduledEvent.objects.get(id=scheduled)
         assert event.status == EventStatus.CANCELLED
         assert not event.periodic_task.enabled

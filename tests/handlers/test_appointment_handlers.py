@@ -22,7 +22,7 @@ from scheduling.services.appointments import (
     complete_appointment,
 )
 from scheduling.services.occurrences import claim_due_occurrences
-from tests.conftest import booking_kwargs
+from tests.conftest import booking_kwargs, recorded
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +49,7 @@ def test_a_reminder_notifies_each_participant_in_their_own_zone(booking, freezer
     outcome = fire(booking, freezer, "24_hour_reminder")
 
     assert outcome["status"] == "succeeded"
-    assert outcome["result"] == {"notifications": 2, "emails_sent": 2}
+    assert recorded(outcome).result == {"notifications": 2, "emails_sent": 2}
     by_recipient = {m.to[0]: m for m in mail.outbox}
     assert by_recipient["alice@example.com"].subject == "Reminder: Check-up starts in 24 hours"
     # Alice has no zone of her own: the appointment's user zone (London).
@@ -65,7 +65,7 @@ def test_running_a_reminder_twice_sends_once(booking, freezer) -> None:
     Occurrence.objects.filter(pk=occurrence.pk).update(status=OccurrenceStatus.RUNNING)
     again = process_event.apply(kwargs=outcome["kwargs"]).get()
 
-    assert again["result"] == {"notifications": 0, "emails_sent": 0}
+    assert recorded(again).result == {"notifications": 0, "emails_sent": 0}
     assert len(mail.outbox) == 2
     assert Notification.objects.count() == 2
 
@@ -95,21 +95,21 @@ def test_a_reminder_for_a_moved_appointment_is_skipped_as_stale(booking, freezer
     )
     outcome = fire(booking, freezer, "24_hour_reminder")
     assert outcome["status"] == "skipped"
-    assert outcome["reason"] == "stale event: appointment moved"
+    assert recorded(outcome).error == "stale event: appointment moved"
     assert mail.outbox == []
 
 
 def test_the_follow_up_goes_out_only_if_the_appointment_took_place(booking, freezer) -> None:
     outcome = fire(booking, freezer, "satisfaction_survey")
     assert outcome["status"] == "skipped"
-    assert "did not take place" in outcome["reason"]
+    assert "did not take place" in recorded(outcome).error
     assert mail.outbox == []
 
 
 def test_the_follow_up_sends_a_survey_after_a_completed_appointment(booking, freezer) -> None:
     complete_appointment(booking.appointment)
     outcome = fire(booking, freezer, "satisfaction_survey")
-    assert outcome["result"] == {"notifications": 2, "emails_sent": 2}
+    assert recorded(outcome).result == {"notifications": 2, "emails_sent": 2}
     assert {m.subject for m in mail.outbox} == {"How was Check-up?"}
     assert set(Notification.objects.values_list("kind", flat=True)) == {"satisfaction_survey"}
 

@@ -11,7 +11,7 @@ from django_celery_results.models import TaskResult
 from handlers.tasks import process_event
 from scheduling import schedule_event
 from scheduling.models import Occurrence, OccurrenceStatus
-from tests.conftest import event_kwargs
+from tests.conftest import event_kwargs, recorded
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +51,8 @@ def test_it_deletes_finished_history_older_than_days_to_keep() -> None:
     outcome = process_event.apply(kwargs={"event_id": str(cleanup.id)}).get()
 
     assert outcome["status"] == "succeeded"
-    assert outcome["result"]["occurrences_deleted"] == 1
-    assert outcome["result"]["task_results_deleted"] == 2
+    assert recorded(outcome).result["occurrences_deleted"] == 1
+    assert recorded(outcome).result["task_results_deleted"] == 2
     remaining = set(Occurrence.objects.values_list("pk", flat=True))
     assert old.pk not in remaining
     assert {recent.pk, in_flight.pk} <= remaining

@@ -13,7 +13,7 @@ from handlers.tasks import process_event, retry_countdown
 from scheduling import cancel_event, schedule_event
 from scheduling.models import EventStatus, Occurrence, OccurrenceStatus, ScheduledEvent
 from scheduling.services.occurrences import claim_due_occurrences
-from tests.conftest import event_kwargs
+from tests.conftest import event_kwargs, recorded
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def test_it_runs_the_handler_for_the_type_and_records_success(calls) -> None:
     outcome = process_event.apply(kwargs=kwargs).get()
 
     assert outcome["status"] == "succeeded"
-    assert outcome["result"] == {"handled": True}
+    assert recorded(outcome).result == {"handled": True}
     assert calls == [(kwargs["event_id"], kwargs["occurrence_id"])]
     occurrence = Occurrence.objects.get(pk=kwargs["occurrence_id"])
     assert (occurrence.status, occurrence.attempts) == (OccurrenceStatus.SUCCEEDED, 1)
@@ -83,11 +83,8 @@ def test_a_cancelled_event_already_in_flight_is_skipped(calls) -> None:
 def test_a_payload_the_handler_cannot_use_is_skipped_with_the_reason() -> None:
     _, kwargs = claimed(payload={"appointment_id": "a"})
     outcome = process_event.apply(kwargs=kwargs).get()
-    assert outcome == {
-        **outcome,
-        "status": "skipped",
-        "reason": "payload lacks reminder_type, start_time",
-    }
+    assert outcome["status"] == "skipped"
+    assert recorded(outcome).error == "payload lacks reminder_type, start_time"
 
 
 def test_a_failing_handler_is_retried_then_the_occurrence_fails(monkeypatch) -> None:
@@ -139,3 +136,54 @@ def test_retry_backoff_doubles_up_to_the_cap(settings) -> None:
     settings.SCHEDULING_RETRY_BACKOFF_SECONDS = 10
     settings.SCHEDULING_RETRY_BACKOFF_MAX_SECONDS = 60
     assert [retry_countdown(n) for n in range(5)] == [10, 20, 40, 60, 60]
+
+
+# --- No payload value in plaintext (issue 10 #8) -----------------------------------
+
+MARKER = "secret-value-7d2e"
+
+
+def raw_occurrence_columns() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT error, result FROM scheduling_occurrence")
+        return [str(value) for row in cursor.fetchall() for value in row]
+
+
+def test_a_skip_reason_names_the_field_not_its_value(caplog) -> None:
+    event = schedule_event(
+        **event_kwargs(
+            event_type="BUSINESS_RULE",
+            scheduled_time=timezone.now() - timedelta(seconds=1),
+            payload={"rule_id": MARKER},
+        )
+    )
+    [dispatch] = claim_due_occurrences(now=timezone.now(), limit=10)
+    outcome = process_event.apply(
+        kwargs={"event_id": str(event.id), "occurrence_id": dispatch.occurrence_id}
+    ).get()
+    assert outcome["status"] == "skipped"
+    assert recorded(outcome).error == "the payload's rule_id names no known rule"
+    assert MARKER not in repr(outcome)
+    assert MARKER not in caplog.text
+
+
+def test_a_failing_handler_quoting_the_payload_leaves_it_only_encrypted(
+    monkeypatch, caplog
+) -> None:
+    def broken(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
+        raise ValueError(f"cannot parse {event.payload['note']!r}")
+
+    monkeypatch.setitem(registry.HANDLERS, "APPOINTMENT_REMINDER", broken)
+    _, kwargs = claimed(
+        payload={"appointment_id": "a", "reminder_type": "24_hour_reminder", "note": MARKER}
+    )
+    result = process_event.apply(kwargs=kwargs)
+
+    assert result.failed()
+    assert MARKER not in str(result.result)  # what Celery stores and logs
+    assert MARKER not in caplog.text
+    assert all(MARKER not in column for column in raw_occurrence_columns())
+    # The whole traceback is kept, decrypted for whoever reads the occurrence.
+    assert MARKER in Occurrence.objects.get(pk=kwargs["occurrence_id"]).error

@@ -27,7 +27,7 @@ from scheduling.services.recurring import (
     save_business_rule,
     save_report_schedule,
 )
-from tests.conftest import NOW, booking_kwargs
+from tests.conftest import NOW, booking_kwargs, recorded
 
 pytestmark = pytest.mark.django_db
 
@@ -103,7 +103,7 @@ class TestRuleEffects:
         future = book_appointment(**booking_kwargs(participants=[alice])).appointment
         outcome = run(rule().event, freezer)
 
-        assert outcome["result"] == {"marked_no_show": 1}
+        assert recorded(outcome).result == {"marked_no_show": 1}
         ended.refresh_from_db()
         future.refresh_from_db()
         assert (ended.status, future.status) == (
@@ -128,7 +128,7 @@ class TestRuleEffects:
             rule(rule_key="cancel_unconfirmed", context={"hours_before_start": 36}).event, freezer
         )
 
-        assert outcome["result"]["cancelled"] == 1
+        assert recorded(outcome).result["cancelled"] == 1
         statuses = dict(Appointment.objects.values_list("pk", "status"))
         assert statuses == {
             soon.pk: AppointmentStatus.CANCELLED,
@@ -170,7 +170,7 @@ class TestMonthlyReport:
         outcome = run(schedule.event, freezer)
 
         report = Report.objects.get()
-        assert outcome["result"]["report_id"] == report.pk
+        assert recorded(outcome).result["report_id"] == report.pk
         assert report.period_start.astimezone(NY).isoformat() == "2026-12-01T00:00:00-05:00"
         with default_storage.open(report.file.name) as handle:
             rows = list(csv.DictReader(handle.read().decode().splitlines()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,4 +40,7 @@ def beat_app() -> Celery:
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.conf.broker_url = "memory://"
     app.conf.broker_transport_options = {}
+    # The memory broker is one per process: start every test with an empty queue.
+    with app.connection_for_write() as conn, contextlib.suppress(Exception):
+        conn.default_channel.queue_purge("backend-events")
     return app

@@ -130,8 +130,10 @@ def test_a_claim_left_unsent_by_a_dead_beat_is_published_again_with_the_same_id(
 
     due_now()
     [claim] = claim_due_occurrences(now=timezone.now(), limit=10)  # ...and then beat died
-    Occurrence.objects.update(claimed_at=timezone.now() - timedelta(minutes=5))
     scheduler.tick()
+    assert published == []  # its lease (15 s) has not lapsed
+    Occurrence.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    EventScheduler(app=scheduler.app).tick()
     assert [m["id"] for m in published] == [claim.task_id]
     assert Occurrence.objects.get().status == OccurrenceStatus.SENT
 
@@ -155,18 +157,3 @@ def test_the_stock_reload_reads_other_tasks_through_an_index(scheduler) -> None:
     plan = scheduler.enabled_models_qs().explain()
     assert "scheduling_periodictask_task_idx" in plan
     assert "SCAN django_celery_beat_periodictask" not in plan
-
-
-def test_a_message_sent_long_ago_and_never_started_is_published_again(
-    scheduler, published, settings
-) -> None:
-    settings.SCHEDULING_SENT_REPUBLISH_SECONDS = 600
-    due_now()
-    due_now(entity_id="appt-2")
-    scheduler.tick()
-    lost, recent = Occurrence.objects.order_by("scheduled_for", "pk")
-    Occurrence.objects.filter(pk=lost.pk).update(sent_at=timezone.now() - timedelta(minutes=11))
-    Occurrence.objects.filter(pk=recent.pk).update(sent_at=timezone.now() - timedelta(minutes=9))
-    published.clear()
-    EventScheduler(app=scheduler.app).tick()  # a fresh beat checks at once
-    assert [m["id"] for m in published if m["task"] == "backend.process_event"] == [lost.task_id]

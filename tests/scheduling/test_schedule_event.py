@@ -218,7 +218,7 @@ class TestIdempotency:
 class TestCancel:
     def test_it_cancels_and_disables_the_beat_row(self, make_event: Callable, frozen_now) -> None:
         event = make_event()
-        assert cancel_event(event.id) is True
+        assert cancel_event(event.id).cancelled is True
         event.refresh_from_db()
         assert event.status == EventStatus.CANCELLED
         assert event.next_run_at is None
@@ -227,9 +227,9 @@ class TestCancel:
     def test_it_returns_false_for_unknown_or_already_cancelled(self, make_event, frozen_now):
         event = make_event()
         cancel_event(event.id)
-        assert cancel_event(event.id) is False
-        assert cancel_event("00000000-0000-0000-0000-000000000000") is False
-        assert cancel_event("not-a-uuid") is False
+        assert cancel_event(event.id).cancelled is False
+        assert not cancel_event("00000000-0000-0000-0000-000000000000")
+        assert not cancel_event("not-a-uuid")
 
 
 class TestReschedule:
