@@ -74,9 +74,15 @@ class Processes:
         return f"http://127.0.0.1:{port}"
 
     def run(self, name: str, argv: list[str]) -> None:
-        log = (self.workdir / f"{name}.log").open("wb")
+        log = (self.workdir / f"{name}.log").open("ab")
+        # A session of its own: kill_group() takes a prefork worker's children too.
         self.procs[name] = subprocess.Popen(
-            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def log(self, name: str) -> str:
@@ -85,6 +91,11 @@ class Processes:
     def kill(self, name: str) -> None:
         """SIGKILL: no clean-up of any kind, as when a machine dies."""
         self.procs[name].kill()
+        self.procs[name].wait()
+
+    def kill_group(self, name: str) -> None:
+        """SIGKILL the process and its children (a worker's pool), as when a machine dies."""
+        os.killpg(self.procs[name].pid, signal.SIGKILL)
         self.procs[name].wait()
 
     def logs(self) -> str:
