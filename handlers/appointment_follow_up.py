@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from handlers.appointments import current_appointment
-from handlers.errors import SkipOccurrence
+from handlers.models import AppointmentStatus, Participant
 from handlers.payload import require
-from scheduling.models import AppointmentStatus, Occurrence, Participant, ScheduledEvent
-from scheduling.services.notifications import notify_participants
+from handlers.services.notifications import notify_participants
+from scheduling import SkipOccurrence, event_type
+from scheduling.models import Occurrence, ScheduledEvent
 
 
+# A survey the same day is still welcome; the next day it is not.
+@event_type("APPOINTMENT_FOLLOW_UP", misfire_grace=timedelta(hours=6))
 def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
     fields = require(event.payload, ["appointment_id", "follow_up_type"])
     appointment = current_appointment(fields["appointment_id"])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from handlers.appointments import current_appointment, local_start_text
+from handlers.models import Participant
 from handlers.payload import require
-from scheduling.models import Occurrence, Participant, ScheduledEvent
-from scheduling.services.notifications import notify_participants
+from handlers.services.notifications import notify_participants
+from scheduling import event_type
+from scheduling.models import Occurrence, ScheduledEvent
 
 LEAD_TIMES = {
     "24_hour_reminder": "in 24 hours",
@@ -16,6 +19,8 @@ LEAD_TIMES = {
 }
 
 
+# A "15 minutes before" reminder is useless much later than that.
+@event_type("APPOINTMENT_REMINDER", misfire_grace=timedelta(minutes=10))
 def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
     fields = require(event.payload, ["appointment_id", "reminder_type", "start_time"])
     # Skips (raises) for a cancelled or moved appointment: the reminder is stale.

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from handlers.errors import SkipOccurrence
 from handlers.payload import require
+from handlers.rules import RULES
+from scheduling import PermanentError, event_type
 from scheduling.models import Occurrence, ScheduledEvent
-from scheduling.rules import RULES
 
 
+# Rules act on "now": an hour late, they may act on stale premises.
+@event_type("BUSINESS_RULE", misfire_grace=timedelta(hours=1))
 def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
     fields = require(event.payload, ["rule_id"])
     rule = RULES.get(fields["rule_id"])
     if rule is None:
-        raise SkipOccurrence("the payload's rule_id names no known rule")
+        raise PermanentError("the payload's rule_id names no known rule")
     # The rule acts for the slot it was scheduled for, however late it runs.
     return rule(event.payload.get("context") or {}, occurrence.scheduled_for)

@@ -10,4 +10,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 app = Celery("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["handlers"])
+# Every installed app's tasks modules: the engine's backend.process_event among them.
+app.autodiscover_tasks()

@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from project.env import env_bool, env_float, env_int, env_list, env_str, secret_from_file
+from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -169,7 +170,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_ROUTES = {"backend.process_event": {"queue": "backend-events"}}
+CELERY_TASK_ROUTES = {EVENT_TASK_NAME: {"queue": EVENT_QUEUE}}
 # A message is acknowledged only after the handler returns, and a worker that
 # dies mid-task gives it back: nothing due is lost.
 CELERY_TASK_ACKS_LATE = True

@@ -2,6 +2,11 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
+from scheduling.conf import apply_defaults
+
+# Before any model or module of the engine reads a setting.
+apply_defaults()
+
 
 class SchedulingConfig(AppConfig):
     name = "scheduling"
@@ -9,9 +14,11 @@ class SchedulingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from scheduling import checks, encryption, signals  # noqa: F401 - checks registers
+        from scheduling import checks, encryption, registry, signals  # noqa: F401 - checks
 
         signals.connect()
+        # Every installed app's event types, the engine's built-in one included.
+        registry.autodiscover()
         # A malformed key stops every process at start (web, worker, beat),
         # not at the first payload read.
         encryption.check_keys()

@@ -112,7 +112,7 @@ class EventScheduler(DatabaseScheduler):
     def _make_lock() -> BeatLock | _AlwaysLeader:
         if not settings.SCHEDULING_BEAT_LOCK:
             return _AlwaysLeader()
-        return lock_for(connection.settings_dict, settings.VAR_DIR)
+        return lock_for(connection.settings_dict, settings.SCHEDULING_LOCK_DIR)
 
     def close(self) -> None:
         self.lock.release()

@@ -1,6 +1,6 @@
 """Which beat leads: a lock that one beat holds and that frees when it dies.
 
-- SQLite (one machine): an exclusive ``flock`` on ``VAR_DIR/beat.lock``. The
+- SQLite (one machine): an exclusive ``flock`` on ``beat.lock`` beside the database. The
   kernel releases it when the holder's process dies, however it dies.
 - PostgreSQL: a session advisory lock on a connection of its own. The server
   releases it when that session ends, which a dead process's does.
@@ -109,8 +109,13 @@ class PostgresAdvisoryLock:
             self._conn = None
 
 
-def lock_for(settings_dict: dict[str, Any], var_dir: Path) -> BeatLock:
-    """The lock that suits the database: advisory on PostgreSQL, a file otherwise."""
+def lock_for(settings_dict: dict[str, Any], lock_dir: Path | str | None) -> BeatLock:
+    """The lock that suits the database: advisory on PostgreSQL, a file otherwise.
+
+    The file is ``beat.lock`` in ``lock_dir``, by default beside the SQLite
+    database: every beat of one database finds the same file.
+    """
     if settings_dict["ENGINE"].endswith("postgresql"):
         return PostgresAdvisoryLock(settings_dict)
-    return FileLock(var_dir / "beat.lock")
+    folder = Path(lock_dir) if lock_dir else Path(str(settings_dict["NAME"])).parent
+    return FileLock(folder / "beat.lock")

@@ -14,26 +14,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
-
-from scheduling.models import EventType
-
-DEFAULT_GRACE: dict[str, timedelta | None] = {
-    EventType.APPOINTMENT_REMINDER: timedelta(minutes=10),
-    EventType.APPOINTMENT_FOLLOW_UP: timedelta(hours=6),
-    EventType.BUSINESS_RULE: timedelta(hours=1),
-    EventType.REPORT_GENERATION: None,
-    EventType.DATA_CLEANUP: None,
-}
+from scheduling import registry
 
 
 def grace_for(event_type: str) -> timedelta | None:
-    """The grace window of a type: ``SCHEDULING_MISFIRE_GRACE_SECONDS`` overrides the default."""
-    overrides: dict[str, int | None] = settings.SCHEDULING_MISFIRE_GRACE_SECONDS
-    if event_type in overrides:
-        seconds = overrides[event_type]
-        return None if seconds is None else timedelta(seconds=seconds)
-    return DEFAULT_GRACE.get(event_type)
+    """The grace window of a type, as declared (``scheduling.registry``).
+
+    ``SCHEDULING_MISFIRE_GRACE_SECONDS`` overrides a declaration. A type no
+    longer registered keeps no grace (its firing reaches the worker, which
+    records it as skipped with the reason).
+    """
+    declared = registry.get(event_type)
+    return None if declared is None else declared.grace()
 
 
 def lateness_beyond_grace(

@@ -9,8 +9,9 @@ from typing import Any
 
 from django.conf import settings
 
+from scheduling import registry
 from scheduling.exceptions import EventValidationError
-from scheduling.models import EventType, ScheduledEvent
+from scheduling.models import ScheduledEvent
 from scheduling.recurrence import (
     RecurrenceError,
     Rule,
@@ -66,9 +67,9 @@ def build_event_spec(
 ) -> EventSpec:
     """Validate every argument; raise EventValidationError naming each bad one."""
     errors: dict[str, str] = {}
-    if event_type not in EventType.values:
+    if not isinstance(event_type, str) or registry.get(event_type) is None:
         errors["event_type"] = (
-            f"unknown event type {event_type!r}; known: {', '.join(EventType.values)}"
+            f"unknown event type {event_type!r}; registered: {', '.join(registry.names())}"
         )
     _check_text(errors, "entity_id", entity_id, _ENTITY_MAX)
     _check_text(errors, "service_id", service_id, _SERVICE_MAX)

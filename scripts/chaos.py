@@ -120,7 +120,7 @@ def _book(events: int, window: float) -> float:
     from django.contrib.auth.models import User
     from django.utils import timezone
 
-    from scheduling.services.appointments import book_appointment
+    from handlers.services.appointments import book_appointment
 
     now = timezone.now()
     # Booking takes about 10 ms an appointment: the first reminder falls after.
@@ -166,7 +166,8 @@ def _verdict(events: int, mail_dir: Path) -> dict[str, Any]:
 
     from django.db.models import Count
 
-    from scheduling.models import Notification, Occurrence, ScheduledEvent
+    from handlers.models import Notification
+    from scheduling.models import Occurrence, ScheduledEvent
 
     reminders = ScheduledEvent.objects.filter(event_type="APPOINTMENT_REMINDER")
     occurrences = Occurrence.objects.filter(event__in=reminders)

@@ -123,3 +123,14 @@ def recorded(outcome: dict[str, Any]) -> Any:
     from scheduling.models import Occurrence
 
     return Occurrence.objects.get(pk=outcome["occurrence_id"])
+
+
+def replace_handler(monkeypatch: pytest.MonkeyPatch, name: str, handler: Any) -> None:
+    """Run ``handler`` for the event type ``name`` while the test runs, its policies kept."""
+    import dataclasses
+
+    from scheduling import registry
+
+    declared = registry.get(name)
+    assert declared is not None, f"{name} is not registered"
+    monkeypatch.setitem(registry._TYPES, name, dataclasses.replace(declared, handler=handler))

@@ -80,3 +80,117 @@ def test_0007_encrypts_stored_payloads_and_decrypts_them_when_reversed(migrator,
     assert json.loads(raw("scheduling_scheduledevent", "payload")) == {"note": MARKER}
     assert back.get_model("scheduling", "ScheduledEvent").objects.get().payload == {"note": MARKER}
     assert back.get_model("scheduling", "BusinessRule").objects.get().context == {"note": MARKER}
+
+
+BEFORE_THE_SPLIT = [("scheduling", "0007_encrypt_payload")]
+
+
+def test_the_backend_moves_to_its_app_with_every_row(migrator, django_user_model) -> None:
+    # The schema as of the release before the engine/backend split (and before
+    # occurrence leases): a database full of what a deployment has.
+    old = migrate_to(BEFORE_THE_SPLIT[0])
+    User = old.get_model("auth", "User")
+    user = User.objects.create(username="alice", email="alice@example.com")
+    Appointment = old.get_model("scheduling", "Appointment")
+    appointment = Appointment.objects.create(
+        title="Dentist",
+        resource="chair-2",
+        start_time=NOW,
+        end_time=NOW.replace(hour=13),
+        resource_timezone="Europe/Paris",
+        user_timezone="America/New_York",
+    )
+    old.get_model("scheduling", "Participant").objects.create(
+        appointment=appointment, user=user, timezone="Asia/Tokyo"
+    )
+    event = old.get_model("scheduling", "ScheduledEvent").objects.create(
+        id=uuid.uuid4(),
+        event_type="APPOINTMENT_REMINDER",
+        entity_id=str(appointment.pk),
+        scheduled_time=NOW,
+        resource_timezone="Europe/Paris",
+        user_timezone="America/New_York",
+        execution_timezone="Europe/Paris",
+        payload={"appointment_id": str(appointment.pk), "reminder_type": "15_minute_reminder"},
+    )
+    Occurrence = old.get_model("scheduling", "Occurrence")
+    done = Occurrence.objects.create(
+        event=event,
+        scheduled_for=NOW,
+        task_id="t-done",
+        status="succeeded",
+        attempts=1,
+        claimed_at=NOW,
+        error="",
+        result={"notifications": 1},
+    )
+    in_flight = Occurrence.objects.create(
+        event=event,
+        scheduled_for=NOW.replace(hour=11),
+        task_id="t-sent",
+        status="sent",
+        claimed_at=NOW,
+        sent_at=NOW,
+        error="attempt 1: mail server down",
+    )
+    old.get_model("scheduling", "Notification").objects.create(
+        occurrence=done,
+        user=user,
+        appointment=appointment,
+        kind="15_minute_reminder",
+        subject="Reminder",
+        body="Hello",
+    )
+    old.get_model("scheduling", "BusinessRule").objects.create(
+        rule_key="mark_no_shows", execution_time=time(9), timezone="UTC", context={"k": "v"}
+    )
+    schedule = old.get_model("scheduling", "ReportSchedule").objects.create(
+        name="monthly", time_of_day=time(6), timezone="UTC"
+    )
+    old.get_model("scheduling", "Report").objects.create(
+        schedule=schedule,
+        occurrence=done,
+        period_start=NOW,
+        period_end=NOW,
+        file="reports/monthly.csv",
+        row_count=3,
+    )
+    from django.contrib.contenttypes.models import ContentType
+
+    # As in a database made before the split: the type is the engine's.
+    ContentType.objects.filter(app_label="handlers", model="appointment").delete()
+    ContentType.objects.get_or_create(app_label="scheduling", model="appointment")
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    new = executor.loader.project_state(executor.loader.graph.leaf_nodes()).apps
+
+    moved = new.get_model("handlers", "Appointment").objects.get()
+    assert (moved.title, moved.resource_timezone) == ("Dentist", "Europe/Paris")
+    participant = new.get_model("handlers", "Participant").objects.get()
+    assert (participant.appointment_id, participant.timezone) == (moved.pk, "Asia/Tokyo")
+    notification = new.get_model("handlers", "Notification").objects.get()
+    assert (notification.occurrence_id, notification.appointment_id) == (done.pk, moved.pk)
+    assert new.get_model("handlers", "BusinessRule").objects.get().context == {"k": "v"}
+    report = new.get_model("handlers", "Report").objects.get()
+    assert (report.schedule.name, report.occurrence_id, report.row_count) == ("monthly", done.pk, 3)
+    # The engine's rows: errors and results now encrypted, unfinished ones leased.
+    occurrences = new.get_model("scheduling", "Occurrence").objects
+    assert occurrences.get(pk=done.pk).result == {"notifications": 1}
+    assert occurrences.get(pk=done.pk).error is None
+    sent = occurrences.get(pk=in_flight.pk)
+    assert sent.error == "attempt 1: mail server down"
+    assert "mail server" not in raw_where("scheduling_occurrence", "error", "task_id", "t-sent")
+    assert sent.lease_expires_at is not None
+    assert (
+        new.get_model("contenttypes", "ContentType")
+        .objects.filter(app_label="handlers", model="appointment")
+        .exists()
+    )
+
+
+def raw_where(table: str, column: str, key: str, value: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM {table} WHERE {key} = %s", [value])
+        [(found,)] = cursor.fetchall()
+    return str(found)

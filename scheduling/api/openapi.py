@@ -13,7 +13,8 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from scheduling.models import EventStatus, EventType, ScheduledEvent
+from scheduling import registry
+from scheduling.models import EventStatus, ScheduledEvent
 from scheduling.recurrence import FREQUENCIES, MAX_COUNT, WEEKDAYS, known_timezones
 from scheduling.validation import EARLIEST, LATEST
 
@@ -73,7 +74,7 @@ def _event_request(extra: dict[str, Any]) -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["type", "entity_id", "scheduled_time", "timezone_context"],
         "properties": {
-            "type": {"enum": list(EventType.values)},
+            "type": {"enum": registry.names()},
             "service_id": {
                 "type": "string",
                 "description": "Optional; if given, must be the key's service.",
@@ -203,7 +204,7 @@ def _schemas() -> dict[str, Any]:
             "required": ["id", "type", "service_id", "entity_id", "scheduled_time", "status"],
             "properties": {
                 "id": {"type": "string", "format": "uuid"},
-                "type": {"enum": list(EventType.values)},
+                "type": {"enum": registry.names()},
                 "service_id": {"type": "string"},
                 "entity_id": {"type": "string"},
                 "scheduled_time": {

@@ -1,4 +1,4 @@
-"""Per-key request budgets, counted in the ``ratelimit`` cache.
+"""Per-key request budgets, counted in the cache ``SCHEDULING_API_RATE_CACHE`` names.
 
 A fixed window: each key may spend ``SCHEDULING_API_RATE_LIMIT`` units per
 ``SCHEDULING_API_RATE_WINDOW_SECONDS``. Every authenticated request pays one
@@ -14,8 +14,14 @@ import math
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 from django.utils import timezone
+
+
+def _cache() -> BaseCache:
+    # A project without that alias counts in its default cache.
+    alias = settings.SCHEDULING_API_RATE_CACHE
+    return caches[alias if alias in settings.CACHES else "default"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,7 @@ def spend(key_id: int, cost: int = 1) -> Verdict:
     now = timezone.now().timestamp()
     window_index = int(now // window)
     retry_after = max(1, math.ceil((window_index + 1) * window - now))
-    cache = caches["ratelimit"]
+    cache = _cache()
     counter = f"api-rate:{key_id}:{window_index}"
     # incr() is atomic in Redis and under the local-memory cache's lock, so
     # concurrent requests each count. It fails on a missing counter: the first

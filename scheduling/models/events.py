@@ -17,14 +17,6 @@ from django_celery_beat.models import PeriodicTask
 from scheduling.models.fields import EncryptedJSONField
 
 
-class EventType(models.TextChoices):
-    APPOINTMENT_REMINDER = "APPOINTMENT_REMINDER"
-    APPOINTMENT_FOLLOW_UP = "APPOINTMENT_FOLLOW_UP"
-    BUSINESS_RULE = "BUSINESS_RULE"
-    REPORT_GENERATION = "REPORT_GENERATION"
-    DATA_CLEANUP = "DATA_CLEANUP"
-
-
 class EventStatus(models.TextChoices):
     SCHEDULED = "scheduled"
     CANCELLED = "cancelled"
@@ -36,7 +28,9 @@ class EventStatus(models.TextChoices):
 
 class ScheduledEvent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    event_type = models.CharField(max_length=64, choices=EventType.choices)
+    # A name registered with scheduling.event_type(); not a closed list of
+    # choices, so an app declares its own types without touching the engine.
+    event_type = models.CharField(max_length=64)
     service_id = models.CharField(max_length=64, default="backend")
     entity_id = models.CharField(max_length=128, db_index=True)
     # The one-off instant, or the first instant a recurring event may fire.

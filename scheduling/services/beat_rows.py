@@ -31,8 +31,7 @@ if TYPE_CHECKING:
     from scheduling.models import ScheduledEvent
     from scheduling.validation import EventSpec
 
-EVENT_TASK_NAME = "backend.process_event"
-EVENT_QUEUE = "backend-events"
+from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
 
 
 def periodic_task_name(spec: EventSpec, event_id: uuid.UUID) -> str:

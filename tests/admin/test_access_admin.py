@@ -10,9 +10,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
+from handlers.services.appointments import book_appointment
 from scheduling.models import ApiKey, AuditEntry
 from scheduling.services.api_keys import authenticate, create_api_key
-from scheduling.services.appointments import book_appointment
 from tests.conftest import booking_kwargs
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +83,7 @@ def test_admin_actions_on_appointments_are_audited_as_the_user(admin_client, fro
     AuditEntry.objects.all().delete()
 
     admin_client.post(
-        reverse("admin:scheduling_appointment_changelist"),
+        reverse("admin:handlers_appointment_changelist"),
         {"action": "cancel_events", "_selected_action": [appointment.pk]},
     )
 

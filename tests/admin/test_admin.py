@@ -8,14 +8,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from scheduling.models import (
-    BusinessRule,
-    EventStatus,
-    Occurrence,
-    OccurrenceStatus,
-    ScheduledEvent,
-)
-from scheduling.services.appointments import book_appointment
+from handlers.models import BusinessRule
+from handlers.services.appointments import book_appointment
+from scheduling.models import EventStatus, Occurrence, OccurrenceStatus, ScheduledEvent
 from tests.conftest import booking_kwargs
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +26,7 @@ def changelist(name: str) -> str:
 
 
 def test_the_appointment_list_shows_user_local_start_and_event_counts(admin_client, booked) -> None:
-    page = admin_client.get(changelist("scheduling_appointment")).content.decode()
+    page = admin_client.get(changelist("handlers_appointment")).content.decode()
     assert "2026-12-03 15:00 GMT" in page  # user zone: Europe/London
     assert 'title="UTC: 2026-12-03T15:00:00+00:00"' in page
     assert "4 events" in page
@@ -44,12 +39,12 @@ def test_the_appointment_list_costs_the_same_queries_for_many_rows(
     for i in range(30):
         book_appointment(**booking_kwargs(title=f"a{i}"))
     with django_assert_max_num_queries(12):
-        admin_client.get(changelist("scheduling_appointment"))
+        admin_client.get(changelist("handlers_appointment"))
 
 
 def test_the_reschedule_action_replaces_events_without_adding(admin_client, booked) -> None:
     response = admin_client.post(
-        changelist("scheduling_appointment"),
+        changelist("handlers_appointment"),
         {"action": "reschedule_events", "_selected_action": [booked.pk]},
         follow=True,
     )
@@ -62,16 +57,16 @@ def test_the_reschedule_action_replaces_events_without_adding(admin_client, book
 
 def test_the_cancel_action_cancels_events_and_the_list_shows_zero(admin_client, booked) -> None:
     admin_client.post(
-        changelist("scheduling_appointment"),
+        changelist("handlers_appointment"),
         {"action": "cancel_events", "_selected_action": [booked.pk]},
     )
-    page = admin_client.get(changelist("scheduling_appointment")).content.decode()
+    page = admin_client.get(changelist("handlers_appointment")).content.decode()
     assert "0 events" in page
     assert "color: red" in page
 
 
 def test_changing_the_start_in_the_admin_moves_the_events(admin_client, booked) -> None:
-    url = reverse("admin:scheduling_appointment_change", args=[booked.pk])
+    url = reverse("admin:handlers_appointment_change", args=[booked.pk])
     start = booked.start_time + timedelta(days=1)
     participant = booked.participant_set.get()
     form = {
@@ -129,7 +124,7 @@ def test_retry_sends_a_failed_occurrence_again(admin_client, make_event, frozen_
 
 def test_saving_a_business_rule_in_the_admin_schedules_it(admin_client, frozen_now) -> None:
     admin_client.post(
-        reverse("admin:scheduling_businessrule_add"),
+        reverse("admin:handlers_businessrule_add"),
         {
             "rule_key": "mark_no_shows",
             "execution_time": "09:00",

@@ -21,9 +21,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from handlers.services.appointments import book_appointment
 from scheduling import schedule_event
 from scheduling.models import EventStatus, ScheduledEvent
-from scheduling.services.appointments import book_appointment
 from tests.conftest import booking_kwargs, event_kwargs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -80,7 +80,7 @@ def test_reschedule_action_from_the_appointment_list(logged_in, live_server) -> 
         **booking_kwargs(start_time=start, end_time=start + timedelta(hours=1))
     ).appointment
     browser = logged_in
-    browser.get(f"{live_server.url}/admin/scheduling/appointment/")
+    browser.get(f"{live_server.url}/admin/handlers/appointment/")
     row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr")
     assert "4 events" in row.text
     assert "Check-up" in row.text

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from scheduling.models import Notification, Occurrence, OccurrenceStatus
+from handlers.models import Notification
+from scheduling.models import Occurrence, OccurrenceStatus
 from tests.e2e.conftest import BEAT_ARGS, WORKER_ARGS, Processes, _flush_redis_broker, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -44,7 +45,7 @@ def slow_system(tmp_path) -> Iterator[Processes]:
 def test_a_firing_whose_worker_died_mid_handler_runs_again_once(
     slow_system: Any, django_user_model: Any
 ) -> None:
-    from scheduling.services.appointments import book_appointment
+    from handlers.services.appointments import book_appointment
 
     alice = django_user_model.objects.create_user("alice", "alice@example.com", "pw")
     start = timezone.now() + timedelta(minutes=15, seconds=3)

@@ -71,8 +71,8 @@ def test_a_cancelled_event_never_runs(live_system, wait_for) -> None:
 def test_a_booked_appointments_reminder_reaches_participants_by_mail(
     live_system, wait_for, django_user_model
 ) -> None:
-    from scheduling.models import Notification
-    from scheduling.services.appointments import book_appointment
+    from handlers.models import Notification
+    from handlers.services.appointments import book_appointment
 
     alice = django_user_model.objects.create_user("alice", "alice@example.com", "pw")
     bob = django_user_model.objects.create_user("bob", "bob@example.com", "pw")

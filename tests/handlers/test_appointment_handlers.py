@@ -8,20 +8,15 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from handlers.tasks import process_event
-from scheduling.models import (
-    Appointment,
-    Notification,
-    Occurrence,
-    OccurrenceStatus,
-    ScheduledEvent,
-)
-from scheduling.services.appointments import (
+from handlers.models import Appointment, Notification
+from handlers.services.appointments import (
     book_appointment,
     cancel_appointment,
     complete_appointment,
 )
+from scheduling.models import Occurrence, OccurrenceStatus, ScheduledEvent
 from scheduling.services.occurrences import claim_due_occurrences
+from scheduling.tasks import process_event
 from tests.conftest import booking_kwargs, recorded
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from handlers.tasks import process_event
 from scheduling import schedule_event
 from scheduling.models import Occurrence, OccurrenceStatus
+from scheduling.tasks import process_event
 from tests.conftest import event_kwargs, recorded
 
 pytestmark = pytest.mark.django_db
@@ -69,9 +69,13 @@ def test_days_to_keep_defaults_to_90() -> None:
     assert gone.pk not in remaining
 
 
-def test_a_nonsense_days_to_keep_deletes_nothing() -> None:
+def test_a_nonsense_days_to_keep_fails_at_once_and_deletes_nothing() -> None:
     cleanup = cleanup_event(days_to_keep=0)
     old = old_history(cleanup, age=timedelta(days=400))
-    outcome = process_event.apply(kwargs={"event_id": str(cleanup.id)}).get()
-    assert outcome["status"] == "skipped"
+    result = process_event.apply(kwargs={"event_id": str(cleanup.id)})
+    assert result.failed()
     assert Occurrence.objects.filter(pk=old.pk).exists()
+    run = Occurrence.objects.exclude(pk=old.pk).get()
+    # A permanent error: one attempt, never retried, the field named.
+    assert (run.status, run.attempts) == ("failed", 1)
+    assert run.error == "the payload's days_to_keep must be a positive integer"

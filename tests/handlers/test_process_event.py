@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from handlers import registry
-from handlers.tasks import process_event, retry_countdown
-from scheduling import cancel_event, schedule_event
+from scheduling import cancel_event, registry, schedule_event
 from scheduling.models import EventStatus, Occurrence, OccurrenceStatus, ScheduledEvent
 from scheduling.services.occurrences import claim_due_occurrences
-from tests.conftest import event_kwargs, recorded
+from scheduling.tasks import process_event
+from tests.conftest import event_kwargs, recorded, replace_handler
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +26,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         seen.append((str(event.id), str(occurrence.pk)))
         return {"handled": True}
 
-    monkeypatch.setitem(registry.HANDLERS, "APPOINTMENT_REMINDER", handle)
+    replace_handler(monkeypatch, "APPOINTMENT_REMINDER", handle)
     return seen
 
 
@@ -63,8 +62,9 @@ def test_a_second_delivery_of_a_finished_occurrence_does_nothing(calls) -> None:
 
 
 def test_an_event_type_without_a_handler_is_skipped_not_crashed(monkeypatch) -> None:
-    monkeypatch.delitem(registry.HANDLERS, "APPOINTMENT_REMINDER")
     _, kwargs = claimed()
+    # This worker does not know the type (an app not installed here).
+    monkeypatch.delitem(registry._TYPES, "APPOINTMENT_REMINDER")
     outcome = process_event.apply(kwargs=kwargs).get()
     assert outcome["status"] == "skipped"
     occurrence = Occurrence.objects.get(pk=kwargs["occurrence_id"])
@@ -80,25 +80,63 @@ def test_a_cancelled_event_already_in_flight_is_skipped(calls) -> None:
     assert calls == []
 
 
-def test_a_payload_the_handler_cannot_use_is_skipped_with_the_reason() -> None:
+def test_a_payload_the_handler_cannot_use_fails_at_once_with_the_reason() -> None:
     _, kwargs = claimed(payload={"appointment_id": "a"})
-    outcome = process_event.apply(kwargs=kwargs).get()
-    assert outcome["status"] == "skipped"
-    assert recorded(outcome).error == "payload lacks reminder_type, start_time"
+    result = process_event.apply(kwargs=kwargs)
+    assert result.failed()
+    occurrence = Occurrence.objects.get(pk=kwargs["occurrence_id"])
+    assert (occurrence.status, occurrence.attempts) == (OccurrenceStatus.FAILED, 1)
+    assert occurrence.error == "payload lacks reminder_type, start_time"
+
+
+@pytest.mark.parametrize(
+    ("appointment_id", "reason"),
+    [
+        ("appt-7f3a", "the payload's appointment_id is not an appointment id"),
+        ("99999", "the payload's appointment_id names no appointment"),
+        ("9" * 40, "the payload's appointment_id is not an appointment id"),
+    ],
+)
+def test_an_appointment_id_that_names_nothing_is_never_retried(appointment_id, reason) -> None:
+    payload = {"appointment_id": appointment_id, "reminder_type": "2_hour_reminder"}
+    _, kwargs = claimed(payload={**payload, "start_time": "2026-12-02T09:00:00+00:00"})
+    assert process_event.apply(kwargs=kwargs).failed()
+    occurrence = Occurrence.objects.get(pk=kwargs["occurrence_id"])
+    assert (occurrence.status, occurrence.attempts, occurrence.error) == ("failed", 1, reason)
+
+
+def test_a_type_may_declare_its_own_permanent_errors(monkeypatch) -> None:
+    import dataclasses
+
+    def picky(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
+        raise KeyError("missing")
+
+    declared = registry.get("APPOINTMENT_REMINDER")
+    assert declared is not None
+    monkeypatch.setitem(
+        registry._TYPES,
+        "APPOINTMENT_REMINDER",
+        dataclasses.replace(declared, handler=picky, permanent_errors=(KeyError,)),
+    )
+    _, kwargs = claimed()
+    assert process_event.apply(kwargs=kwargs).failed()
+    assert Occurrence.objects.get(pk=kwargs["occurrence_id"]).attempts == 1
 
 
 def test_a_failing_handler_is_retried_then_the_occurrence_fails(monkeypatch) -> None:
     def broken(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
         raise RuntimeError("mail server down")
 
-    monkeypatch.setitem(registry.HANDLERS, "APPOINTMENT_REMINDER", broken)
+    replace_handler(monkeypatch, "APPOINTMENT_REMINDER", broken)
     event, kwargs = claimed()
     result = process_event.apply(kwargs=kwargs)
 
     assert result.failed()
     occurrence = Occurrence.objects.get(pk=kwargs["occurrence_id"])
     assert occurrence.status == OccurrenceStatus.FAILED
-    assert occurrence.attempts == process_event.max_retries + 1
+    reminder = registry.get("APPOINTMENT_REMINDER")
+    assert reminder is not None
+    assert occurrence.attempts == reminder.retries() + 1
     assert "mail server down" in occurrence.error
     event.refresh_from_db()
     assert event.status == EventStatus.FAILED
@@ -113,7 +151,7 @@ def test_a_handler_that_fails_once_succeeds_on_retry(monkeypatch) -> None:
             raise ConnectionError("blip")
         return {"ok": True}
 
-    monkeypatch.setitem(registry.HANDLERS, "APPOINTMENT_REMINDER", flaky)
+    replace_handler(monkeypatch, "APPOINTMENT_REMINDER", flaky)
     _, kwargs = claimed()
     process_event.apply(kwargs=kwargs)
     occurrence = Occurrence.objects.get(pk=kwargs["occurrence_id"])
@@ -135,7 +173,9 @@ def test_an_unknown_event_id_is_not_an_error() -> None:
 def test_retry_backoff_doubles_up_to_the_cap(settings) -> None:
     settings.SCHEDULING_RETRY_BACKOFF_SECONDS = 10
     settings.SCHEDULING_RETRY_BACKOFF_MAX_SECONDS = 60
-    assert [retry_countdown(n) for n in range(5)] == [10, 20, 40, 60, 60]
+    reminder = registry.get("APPOINTMENT_REMINDER")
+    assert reminder is not None
+    assert [reminder.retry_countdown(n) for n in range(5)] == [10, 20, 40, 60, 60]
 
 
 # --- No payload value in plaintext (issue 10 #8) -----------------------------------
@@ -151,7 +191,7 @@ def raw_occurrence_columns() -> list[str]:
         return [str(value) for row in cursor.fetchall() for value in row]
 
 
-def test_a_skip_reason_names_the_field_not_its_value(caplog) -> None:
+def test_a_failure_reason_names_the_field_not_its_value(caplog) -> None:
     event = schedule_event(
         **event_kwargs(
             event_type="BUSINESS_RULE",
@@ -160,12 +200,13 @@ def test_a_skip_reason_names_the_field_not_its_value(caplog) -> None:
         )
     )
     [dispatch] = claim_due_occurrences(now=timezone.now(), limit=10)
-    outcome = process_event.apply(
+    result = process_event.apply(
         kwargs={"event_id": str(event.id), "occurrence_id": dispatch.occurrence_id}
-    ).get()
-    assert outcome["status"] == "skipped"
-    assert recorded(outcome).error == "the payload's rule_id names no known rule"
-    assert MARKER not in repr(outcome)
+    )
+    assert result.failed()
+    occurrence = Occurrence.objects.get(pk=dispatch.occurrence_id)
+    assert occurrence.error == "the payload's rule_id names no known rule"
+    assert MARKER not in str(result.result)
     assert MARKER not in caplog.text
 
 
@@ -175,7 +216,7 @@ def test_a_failing_handler_quoting_the_payload_leaves_it_only_encrypted(
     def broken(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
         raise ValueError(f"cannot parse {event.payload['note']!r}")
 
-    monkeypatch.setitem(registry.HANDLERS, "APPOINTMENT_REMINDER", broken)
+    replace_handler(monkeypatch, "APPOINTMENT_REMINDER", broken)
     _, kwargs = claimed(
         payload={"appointment_id": "a", "reminder_type": "24_hour_reminder", "note": MARKER}
     )

@@ -10,23 +10,16 @@ import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from handlers.tasks import process_event
-from scheduling.models import (
-    Appointment,
-    AppointmentStatus,
-    BusinessRule,
-    EventStatus,
-    Report,
-    ReportSchedule,
-    ScheduledEvent,
-)
-from scheduling.services.appointments import book_appointment, confirm_appointment
-from scheduling.services.occurrences import claim_due_occurrences
-from scheduling.services.recurring import (
+from handlers.models import Appointment, AppointmentStatus, BusinessRule, Report, ReportSchedule
+from handlers.services.appointments import book_appointment, confirm_appointment
+from handlers.services.recurring import (
     ensure_data_cleanup_event,
     save_business_rule,
     save_report_schedule,
 )
+from scheduling.models import EventStatus, ScheduledEvent
+from scheduling.services.occurrences import claim_due_occurrences
+from scheduling.tasks import process_event
 from tests.conftest import NOW, booking_kwargs, recorded
 
 pytestmark = pytest.mark.django_db

@@ -7,15 +7,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduling import EventValidationError, get_upcoming_events
-from scheduling.models import Appointment, EventStatus, ScheduledEvent
-from scheduling.services.appointments import (
+from handlers.models import Appointment
+from handlers.services.appointments import (
     book_appointment,
     cancel_appointment,
     move_appointment,
     reschedule_appointment_events,
     schedule_appointment_events,
 )
+from scheduling import EventValidationError, get_upcoming_events
+from scheduling.models import EventStatus, ScheduledEvent
 from tests.conftest import NOW, booking_kwargs
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from scheduling.models import Appointment, EventStatus, ScheduledEvent
+from handlers.models import Appointment
+from scheduling.models import EventStatus, ScheduledEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -15,15 +15,15 @@ from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
 
-from handlers import registry
-from handlers.tasks import process_event
+from handlers.models import BusinessRule
+from handlers.services.recurring import save_business_rule
 from scheduling import checks, encryption
 from scheduling.exceptions import EventValidationError
-from scheduling.models import BusinessRule, Occurrence, ScheduledEvent
+from scheduling.models import Occurrence, ScheduledEvent
 from scheduling.services.events import schedule_event, schedule_events
 from scheduling.services.occurrences import claim_due_occurrences
-from scheduling.services.recurring import save_business_rule
-from tests.conftest import event_kwargs
+from scheduling.tasks import process_event
+from tests.conftest import event_kwargs, replace_handler
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +135,7 @@ def test_the_handler_sees_the_decrypted_payload(frozen_now, key_a, monkeypatch) 
         seen.append(event.payload)
         return {}
 
-    monkeypatch.setitem(registry.HANDLERS, "APPOINTMENT_REMINDER", handle)
+    replace_handler(monkeypatch, "APPOINTMENT_REMINDER", handle)
     schedule_event(**event_kwargs(scheduled_time=timezone.now(), payload=PAYLOAD))
     [dispatch] = claim_due_occurrences(now=timezone.now(), limit=10)
     process_event.apply(

@@ -19,13 +19,12 @@ from django.db import OperationalError
 from django.utils import timezone
 from kombu.exceptions import BatchPublishError
 
-from handlers import registry
-from handlers.tasks import process_event
 from scheduling import schedule_event
 from scheduling.beat import EventScheduler
 from scheduling.models import EventStatus, Occurrence, OccurrenceStatus, ScheduledEvent
 from scheduling.services import leases, occurrences
-from tests.conftest import event_kwargs, recorded
+from scheduling.tasks import process_event
+from tests.conftest import event_kwargs, recorded, replace_handler
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,7 +42,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append(str(occurrence.pk))
         return {"handled": True}
 
-    monkeypatch.setitem(registry.HANDLERS, "APPOINTMENT_REMINDER", handle)
+    replace_handler(monkeypatch, "APPOINTMENT_REMINDER", handle)
     return seen
 
 
@@ -164,7 +163,7 @@ class TestDeadWorkers:
                 )
             return {}
 
-        monkeypatch.setitem(registry.HANDLERS, "APPOINTMENT_REMINDER", slow)
+        replace_handler(monkeypatch, "APPOINTMENT_REMINDER", slow)
         due_now()
         scheduler.tick()
         [occurrence] = Occurrence.objects.all()
@@ -332,7 +331,7 @@ class TestCancelRacingAFiring:
             time.sleep(0.01)
             return {}
 
-        monkeypatch.setitem(registry.HANDLERS, "APPOINTMENT_REMINDER", handle)
+        replace_handler(monkeypatch, "APPOINTMENT_REMINDER", handle)
         events = [due_now(entity_id=f"appt-{n}") for n in range(12)]
         scheduler.tick()
         outcomes: dict[str, Any] = {}

@@ -10,8 +10,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from scheduling.models import BusinessRule, EventStatus, EventType, ReportSchedule, ScheduledEvent
-from scheduling.services import events
+import scheduling
+from handlers.models import BusinessRule, ReportSchedule
+from scheduling.models import EventStatus, ScheduledEvent
 
 
 def _today_at(at: time, tz: str, now: datetime) -> datetime:
@@ -31,10 +32,10 @@ def _replace(
     if current is not None and current.status == EventStatus.SCHEDULED:
         if request is not None and _matches(current, request):
             return current
-        events.cancel_event(current.id)
+        scheduling.cancel_event(current.id)
     if request is None:
         return None
-    return events.schedule_event(**{k: v for k, v in request.items() if k != "_at"})
+    return scheduling.schedule_event(**{k: v for k, v in request.items() if k != "_at"})
 
 
 def _matches(event: ScheduledEvent, request: dict[str, Any]) -> bool:
@@ -83,7 +84,7 @@ def save_business_rule(rule: BusinessRule) -> BusinessRule:
     return _save_with_event(
         rule,
         lambda r: _recurring_request(
-            EventType.BUSINESS_RULE,
+            "BUSINESS_RULE",
             r.entity_id,
             at=r.execution_time,
             tz=r.timezone,
@@ -100,7 +101,7 @@ def save_report_schedule(schedule: ReportSchedule) -> ReportSchedule:
     return _save_with_event(
         schedule,
         lambda r: _recurring_request(
-            EventType.REPORT_GENERATION,
+            "REPORT_GENERATION",
             r.entity_id,
             at=r.time_of_day,
             tz=r.timezone,
@@ -115,10 +116,10 @@ def save_report_schedule(schedule: ReportSchedule) -> ReportSchedule:
 def ensure_data_cleanup_event(*, days_to_keep: int, at: time, tz: str = "UTC") -> ScheduledEvent:
     """The daily DATA_CLEANUP system event, created once; a new setting replaces it."""
     current = ScheduledEvent.objects.filter(
-        entity_id="system", event_type=EventType.DATA_CLEANUP, status=EventStatus.SCHEDULED
+        entity_id="system", event_type="DATA_CLEANUP", status=EventStatus.SCHEDULED
     ).first()
     request = _recurring_request(
-        EventType.DATA_CLEANUP,
+        "DATA_CLEANUP",
         "system",
         at=at,
         tz=tz,

@@ -17,11 +17,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from scheduling.exceptions import EventValidationError
-from scheduling.models import Appointment, AppointmentStatus, EventType, Participant, ScheduledEvent
-from scheduling.recurrence import is_aware
-from scheduling.selectors import scheduled_events_for_entity
-from scheduling.services import events
+import scheduling
+from handlers.models import Appointment, AppointmentStatus, Participant
+from scheduling import EventValidationError, scheduled_events_for_entity
+from scheduling.models import ScheduledEvent
+from scheduling.validators import is_aware
 
 REMINDERS: tuple[tuple[timedelta, str], ...] = (
     (timedelta(hours=24), "24_hour_reminder"),
@@ -131,7 +131,7 @@ def schedule_appointment_events(appointment: Appointment) -> EventPlan:
             continue
         requests.append(_reminder(appointment, when, reminder_type))
     requests.append(_follow_up(appointment))
-    plan.scheduled = events.schedule_events(requests)
+    plan.scheduled = scheduling.schedule_events(requests)
     return plan
 
 
@@ -147,7 +147,7 @@ def _reminder(appointment: Appointment, when: datetime, reminder_type: str) -> d
     participant_ids = sorted(appointment.participants.values_list("pk", flat=True))
     return {
         **_common(appointment),
-        "event_type": EventType.APPOINTMENT_REMINDER,
+        "event_type": "APPOINTMENT_REMINDER",
         "scheduled_time": when,
         "payload": {
             "appointment_id": appointment.entity_id,
@@ -162,7 +162,7 @@ def _reminder(appointment: Appointment, when: datetime, reminder_type: str) -> d
 def _follow_up(appointment: Appointment) -> dict[str, Any]:
     return {
         **_common(appointment),
-        "event_type": EventType.APPOINTMENT_FOLLOW_UP,
+        "event_type": "APPOINTMENT_FOLLOW_UP",
         "scheduled_time": appointment.end_time.astimezone(UTC) + FOLLOW_UP_DELAY,
         "payload": {"appointment_id": appointment.entity_id, "follow_up_type": FOLLOW_UP_TYPE},
     }
@@ -171,9 +171,8 @@ def _follow_up(appointment: Appointment) -> dict[str, Any]:
 @transaction.atomic
 def cancel_appointment_events(appointment: Appointment) -> int:
     """Cancel every scheduled event of the appointment; return how many."""
-    return sum(
-        bool(events.cancel_event(e.id)) for e in scheduled_events_for_entity(appointment.entity_id)
-    )
+    events = scheduled_events_for_entity(appointment.entity_id)
+    return sum(bool(scheduling.cancel_event(e.id)) for e in events)
 
 
 @transaction.atomic

@@ -1,4 +1,10 @@
-"""Appointments, their participants and the notifications sent about them."""
+"""The backend's domain: appointments, their participants and notifications; business
+rules and monthly reports.
+
+These tables were created by the engine app when it still held the backend;
+they keep their names (``scheduling_*``) so moving the models to this app
+moved no row (migration 0001 here, 0009 in ``scheduling``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from scheduling.models import Occurrence, ScheduledEvent
+from scheduling.models.fields import EncryptedJSONField
 from scheduling.validators import validate_timezone
 
 
@@ -41,6 +49,7 @@ class Appointment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "scheduling_appointment"
         ordering = ["start_time"]
         constraints = [
             models.CheckConstraint(
@@ -73,6 +82,7 @@ class Participant(models.Model):
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
 
     class Meta:
+        db_table = "scheduling_participant"
         constraints = [
             models.UniqueConstraint(fields=["appointment", "user"], name="participant_unique")
         ]
@@ -89,7 +99,7 @@ class Notification(models.Model):
     """The outbox: one row per recipient per firing; its e-mail is sent once."""
 
     occurrence = models.ForeignKey(
-        "scheduling.Occurrence", on_delete=models.CASCADE, related_name="notifications"
+        Occurrence, on_delete=models.CASCADE, related_name="notifications"
     )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     appointment = models.ForeignKey(
@@ -102,6 +112,7 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "scheduling_notification"
         ordering = ["-created_at"]
         constraints = [
             # Running a firing twice writes one notification per recipient.
@@ -112,3 +123,70 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.user} ({'sent' if self.sent_at else 'pending'})"
+
+
+class BusinessRule(models.Model):
+    """A rule function (see ``handlers.rules``) run every day at a local time."""
+
+    rule_key = models.CharField(max_length=64)
+    execution_time = models.TimeField(help_text="Local time of day in the rule's timezone")
+    timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    # Copied into the payload of the rule's event, so encrypted at rest like it.
+    context = EncryptedJSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    # The recurring event that runs it; replaced whenever the schedule changes.
+    event = models.OneToOneField(
+        ScheduledEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "scheduling_businessrule"
+
+    def __str__(self) -> str:
+        return f"{self.rule_key} at {self.execution_time} {self.timezone}"
+
+    @property
+    def entity_id(self) -> str:
+        return f"business-rule:{self.pk}"
+
+
+class ReportSchedule(models.Model):
+    """A monthly report: on ``by_month_day`` (-1: last day) at a local time."""
+
+    name = models.CharField(max_length=100, unique=True)
+    by_month_day = models.SmallIntegerField(default=1)
+    time_of_day = models.TimeField()
+    timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    enabled = models.BooleanField(default=True)
+    event = models.OneToOneField(
+        ScheduledEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "scheduling_reportschedule"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def entity_id(self) -> str:
+        return f"report-schedule:{self.pk}"
+
+
+class Report(models.Model):
+    """A generated report file; one per firing of its schedule."""
+
+    schedule = models.ForeignKey(ReportSchedule, on_delete=models.CASCADE, related_name="reports")
+    occurrence = models.OneToOneField(Occurrence, null=True, on_delete=models.SET_NULL)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    file = models.FileField(upload_to="reports/")
+    row_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "scheduling_report"
+        ordering = ["-period_start"]
+
+    def __str__(self) -> str:
+        return f"{self.schedule} {self.period_start:%Y-%m}"

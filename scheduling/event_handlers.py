@@ -1,4 +1,7 @@
-"""DATA_CLEANUP: delete run history older than ``days_to_keep`` (default 90)."""
+"""The engine's built-in event type: DATA_CLEANUP purges the engine's own history.
+
+Found by ``scheduling.registry.autodiscover`` like any app's ``event_handlers``.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,20 @@ from typing import Any
 
 from django.utils import timezone
 
-from handlers.errors import SkipOccurrence
 from scheduling.models import Occurrence, ScheduledEvent
+from scheduling.outcomes import PermanentError
+from scheduling.registry import event_type
 from scheduling.services.occurrences import purge_history
 
 DEFAULT_DAYS_TO_KEEP = 90
 
 
-def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
+@event_type("DATA_CLEANUP", misfire_grace=None)
+def purge_old_history(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
+    """Delete finished occurrences and task results older than ``days_to_keep`` (default 90)."""
     days = event.payload.get("days_to_keep", DEFAULT_DAYS_TO_KEEP)
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-        raise SkipOccurrence("the payload's days_to_keep must be a positive integer")
+        raise PermanentError("the payload's days_to_keep must be a positive integer")
     cutoff = timezone.now() - timedelta(days=days)
     deleted = purge_history(older_than=cutoff)
     return {"days_to_keep": days, "cutoff": cutoff.isoformat(), **deleted}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduling.models import Appointment, AppointmentStatus
+from handlers.models import Appointment, AppointmentStatus
 
 Rule = Callable[[dict[str, Any], datetime], dict[str, Any]]
 
@@ -26,7 +26,7 @@ def mark_no_shows(context: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 def cancel_unconfirmed(context: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Cancel bookings still unconfirmed ``hours_before_start`` (default 24) before they start."""
-    from scheduling.services.appointments import cancel_appointment
+    from handlers.services.appointments import cancel_appointment
 
     deadline = now + timedelta(hours=int(context.get("hours_before_start", 24)))
     unconfirmed = Appointment.objects.filter(

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils import timezone
 
-from scheduling.models import Appointment, Notification, Occurrence, Participant
+from handlers.models import Appointment, Notification, Participant
+from scheduling.models import Occurrence
 
 Render = Callable[[Participant], tuple[str, str]]
 

@@ -11,7 +11,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Count, Q
 
-from scheduling.models import Appointment, AppointmentStatus, Occurrence, Report, ReportSchedule
+from handlers.models import Appointment, AppointmentStatus, Report, ReportSchedule
+from scheduling.models import Occurrence
 
 COLUMNS = ["resource", "booked", "cancelled", "no_show", "completed", "total"]
 

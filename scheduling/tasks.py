@@ -1,4 +1,6 @@
-"""``backend.process_event``: fetch the occurrence, run its handler, record the outcome.
+"""The engine's one task: fetch the occurrence, run its type's handler, record the outcome.
+
+Its name and queue are ``scheduling.conf.EVENT_TASK_NAME`` and ``EVENT_QUEUE``.
 
 What the task returns (and django-celery-results stores) is only the status
 and the ids: reasons, results and tracebacks may quote payload values, so
@@ -14,12 +16,12 @@ import traceback
 from typing import Any
 
 from celery import Task, shared_task
-from django.conf import settings
 from django.utils import timezone
 
-from handlers.errors import SkipOccurrence
-from handlers.registry import get_handler
+from scheduling import registry
+from scheduling.conf import EVENT_TASK_NAME
 from scheduling.models import EventStatus, Occurrence
+from scheduling.outcomes import PermanentError, SkipOccurrence
 from scheduling.resilience import with_db_retries
 from scheduling.services import occurrences
 from scheduling.services.leases import KeptLease
@@ -31,18 +33,13 @@ class HandlerError(Exception):
     """A handler raised; the traceback is in the occurrence, not in this message."""
 
 
-def retry_countdown(retries: int) -> int:
-    """Seconds before retry number ``retries + 1``: doubling, capped."""
-    base = settings.SCHEDULING_RETRY_BACKOFF_SECONDS
-    return int(min(settings.SCHEDULING_RETRY_BACKOFF_MAX_SECONDS, base * 2**retries))
-
-
 @shared_task(
-    name="backend.process_event",
+    name=EVENT_TASK_NAME,
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    max_retries=settings.SCHEDULING_TASK_MAX_RETRIES,
+    # Retries are counted and bounded per event type, on the occurrence.
+    max_retries=None,
 )
 def process_event(self: Task, event_id: str, occurrence_id: str | None = None) -> dict[str, Any]:
     """Run the handler of one occurrence of an event, at most once to success.
@@ -90,33 +87,38 @@ def _reason_to_skip(occurrence: Occurrence) -> str | None:
     event = occurrence.event
     if event.status == EventStatus.CANCELLED:
         return "event was cancelled"
-    if get_handler(event.event_type) is None:
-        return f"no handler for event type {event.event_type!r}"
+    if registry.get(event.event_type) is None:
+        return f"no handler for event type {event.event_type!r} in this worker"
     return None
 
 
 def _run_handler(task: Task, occurrence: Occurrence) -> dict[str, Any]:
-    """Call the handler; retry with backoff on error, fail the occurrence at the end."""
-    handler = get_handler(occurrence.event.event_type)
-    assert handler is not None
+    """Call the handler; retry a transient error with backoff, fail a permanent one at once."""
+    declared = registry.get(occurrence.event.event_type)
+    assert declared is not None
     try:
-        return handler(occurrence.event, occurrence)
+        return declared.handler(occurrence.event, occurrence)
     except SkipOccurrence:
         raise
     except Exception as exc:  # noqa: BLE001 - any handler error is retried, then fails
-        error = "".join(traceback.format_exception(exc))
+        permanent = isinstance(exc, (PermanentError, *declared.permanent_errors))
+        error = str(exc) if isinstance(exc, PermanentError) else _traceback(exc)
         told = HandlerError(
             f"{type(exc).__name__} in the {occurrence.event.event_type} handler "
             f"(attempt {occurrence.attempts}); details in occurrence {occurrence.pk}"
         )
         # Counted on the occurrence, not on the message: a message published
         # again after a lost worker starts Celery's count from zero.
-        if occurrence.attempts <= task.max_retries:
-            countdown = retry_countdown(occurrence.attempts - 1)
+        if not permanent and occurrence.attempts <= declared.retries():
+            countdown = declared.retry_countdown(occurrence.attempts - 1)
             _record(occurrences.retry_later, occurrence, error=error, countdown=countdown)
             raise task.retry(exc=told, countdown=countdown) from None
         _record(occurrences.fail_occurrence, occurrence, error=error)
         raise told from None
+
+
+def _traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))
 
 
 def _record(write: Any, occurrence: Occurrence, **arguments: Any) -> None:

@@ -10,8 +10,8 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from scheduling.models import Appointment
-from scheduling.services.appointments import book_appointment
+from handlers.models import Appointment
+from handlers.services.appointments import book_appointment
 
 
 class Command(BaseCommand):
