@@ -38,10 +38,10 @@ from django_celery_beat.schedulers import DatabaseScheduler
 
 from scheduling import selectors
 from scheduling.broker import QueueDepth
+from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
 from scheduling.leader import BeatLock, lock_for
 from scheduling.publishing import publish
 from scheduling.services import heartbeats, leases, occurrences
-from scheduling.services.beat_rows import EVENT_QUEUE, EVENT_TASK_NAME
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from celery import Celery
 from django.utils import timezone
 from kombu import Producer
 
+from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
 from scheduling.services import occurrences
-from scheduling.services.beat_rows import EVENT_QUEUE, EVENT_TASK_NAME
 
 PIPELINE_SIZE = 500
 

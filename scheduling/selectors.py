@@ -13,10 +13,10 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone as django_timezone
 
+from scheduling.calendar import cron_pattern, event_rule
 from scheduling.exceptions import EventValidationError
 from scheduling.models import EventStatus, ScheduledEvent
 from scheduling.recurrence import is_aware, is_valid_timezone, iter_fires
-from scheduling.services.beat_rows import cron_pattern, event_rule
 
 
 def get_upcoming_events(

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from scheduling import audit
+from scheduling import audit, calendar
 from scheduling.exceptions import IdempotencyConflict
 from scheduling.models import (
     AuditAction,
@@ -187,7 +187,7 @@ def _create_events(specs: list[EventSpec], *, now: datetime) -> list[ScheduledEv
         for spec, event_id, task in zip(specs, ids, tasks, strict=True)
     ]
     for event in events:
-        event.next_run_at = beat_rows.next_run_from_beat_row(
+        event.next_run_at = calendar.next_run_from_beat_row(
             event, after=now - timedelta(microseconds=1)
         )
         event.full_clean(

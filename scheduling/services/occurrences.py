@@ -29,6 +29,7 @@ from django.db.models import F, QuerySet, prefetch_related_objects
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
+from scheduling import calendar
 from scheduling.misfire import lateness_beyond_grace
 from scheduling.models import (
     FINAL_OCCURRENCE_STATUSES,
@@ -38,7 +39,7 @@ from scheduling.models import (
     ScheduledEvent,
     occurrence_task_id,
 )
-from scheduling.services import beat_rows, leases
+from scheduling.services import leases
 
 # bulk_update builds one CASE expression per batch; SQLite caps its depth.
 _UPDATE_BATCH = 100
@@ -72,7 +73,7 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
         recurring = [e for e in events if e.is_recurring]
         prefetch_related_objects(recurring, "periodic_task__crontab")
         for event in recurring:
-            beat_rows.coalesce_due_slots(event, now=now)
+            calendar.coalesce_due_slots(event, now=now)
         claims = [_new_claim(event, now) for event in events]
         Occurrence.objects.bulk_create(claims, ignore_conflicts=True)
         inserted = set(
@@ -141,7 +142,7 @@ def _advance(events: list[ScheduledEvent], *, now: datetime) -> None:
         assert event.next_run_at is not None
         event.fired_count += 1
         event.updated_at = now
-        event.next_run_at = beat_rows.next_run_from_beat_row(
+        event.next_run_at = calendar.next_run_from_beat_row(
             event, after=max(event.next_run_at, now)
         )
     ScheduledEvent.objects.bulk_update(

@@ -6,9 +6,8 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from scheduling import audit
+from scheduling import audit, calendar
 from scheduling.models import AuditAction, EventStatus, ScheduledEvent
-from scheduling.services import beat_rows
 
 
 def follow_beat_rows(events: QuerySet[ScheduledEvent], *, now: datetime) -> int:
@@ -24,7 +23,7 @@ def follow_beat_rows(events: QuerySet[ScheduledEvent], *, now: datetime) -> int:
     )
     for event in pending:
         # A moved clock fires at its new instant, even a past one (then at once).
-        next_run_at = beat_rows.next_run_from_beat_row(event, after=now)
+        next_run_at = calendar.next_run_from_beat_row(event, after=now)
         if next_run_at != event.next_run_at and ScheduledEvent.objects.filter(
             pk=event.pk, status=EventStatus.SCHEDULED
         ).update(next_run_at=next_run_at, updated_at=now):
