@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from celery import Celery
+from celery import Celery, current_app
 from django.conf import settings
 from django.db import Error as DjangoDatabaseError
 from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
-from project.celery import app as celery_app
 from scheduling.models import BeatHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -56,12 +55,17 @@ class Health:
 
 
 def check_health(*, app: Celery | None = None) -> Health:
-    """Check the database, ``app``'s broker (default: the project's) and beat."""
+    """Check the database, ``app``'s broker and beat.
+
+    ``app`` defaults to the current Celery app: the project's, once its
+    ``celery.py`` is imported (the Django/Celery layout does it in the
+    project package's ``__init__``).
+    """
     now = timezone.now()
     return Health(
         checks={
             "database": check_database(),
-            "broker": check_broker(app or celery_app),
+            "broker": check_broker(app or current_app),
             "beat": check_beat(now=now),
         }
     )
