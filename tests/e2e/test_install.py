@@ -26,6 +26,11 @@ from tests.e2e.installing import (
 
 DOC = ROOT / "docs" / "install.md"
 WHEEL = "django_event_scheduler-0.1.0-py3-none-any.whl"
+# The page's commands (``<!-- sh: NAME -->``), each run by the test below.
+COMMANDS = {
+    *("install", "startproject", "migrate", "processes"),
+    *("schedule", "unknown-type", "occurrences", "upgrade"),
+}
 
 pytestmark = [
     pytest.mark.e2e,
@@ -97,10 +102,10 @@ def outcomes(database: Path) -> dict[str, str]:
     return dict(rows)
 
 
-def test_the_wheel_runs_a_declared_event_type_in_a_fresh_project(tmp_path: Path) -> None:
-    examples = doc_examples(DOC)
-    commands = {name: text for kind, name, text in examples if kind == "sh"}
-    printed = {name: text for kind, name, text in examples if kind == "output"}
+def install_into_a_new_project(
+    tmp_path: Path, examples: list[tuple[str, str, str]], commands: dict[str, str]
+) -> Site:
+    """Build and install the wheel, make the project from the page's files, migrate."""
     copy_checkout(ROOT, tmp_path / "event-scheduler")
     requirements = declared_requirements(ROOT / "pyproject.toml")
     site = Site(tmp_path, make_venv(tmp_path / "venv", requirements))
@@ -116,6 +121,16 @@ def test_the_wheel_runs_a_declared_event_type_in_a_fresh_project(tmp_path: Path)
         if kind in ("file", "append"):
             site.write(kind, path, text)
     site.sh(commands["migrate"])
+    return site
+
+
+def test_the_wheel_runs_a_declared_event_type_in_a_fresh_project(tmp_path: Path) -> None:
+    examples = doc_examples(DOC)
+    commands = {name: text for kind, name, text in examples if kind == "sh"}
+    printed = {name: text for kind, name, text in examples if kind == "output"}
+    assert set(commands) == COMMANDS, "every command of the page runs below"
+    assert set(printed) == {"unknown-type", "occurrences"}
+    site = install_into_a_new_project(tmp_path, examples, commands)
 
     try:
         for line in commands["processes"].splitlines():
@@ -135,6 +150,8 @@ def test_the_wheel_runs_a_declared_event_type_in_a_fresh_project(tmp_path: Path)
     assert refused.returncode != 0
     assert refused.stderr.strip().splitlines()[-1] == printed["unknown-type"].strip()
     # Exactly once: one occurrence per event, one reminder written.
-    assert site.sh(commands["occurrences"]).stdout.endswith(printed["occurrences"])
+    report = site.sh(commands["occurrences"]).stdout.splitlines()
+    listed = [line for line in report if line.startswith("invoice-")]
+    assert listed == printed["occurrences"].splitlines()
     assert (site.folder / "reminders.log").read_text() == "invoice-1001 120.00 EUR\n"
     assert "No migrations to apply." in site.sh(commands["upgrade"]).stdout
