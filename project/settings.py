@@ -210,7 +210,7 @@ SCHEDULING_TASK_MAX_RETRIES = env_int("SCHEDULING_TASK_MAX_RETRIES", 5)
 SCHEDULING_RETRY_BACKOFF_SECONDS = env_int("SCHEDULING_RETRY_BACKOFF_SECONDS", 10)
 SCHEDULING_RETRY_BACKOFF_MAX_SECONDS = env_int("SCHEDULING_RETRY_BACKOFF_MAX_SECONDS", 600)
 # Misfire grace per event type, in seconds (None: always run however late);
-# types not named keep the defaults in scheduling/misfire.py.
+# types not named keep the grace their declaration gives (scheduling.event_type).
 SCHEDULING_MISFIRE_GRACE_SECONDS: dict[str, int | None] = {}
 # How many occurrences of each recurring event get_upcoming_events expands.
 SCHEDULING_UPCOMING_MAX_PER_EVENT = env_int("SCHEDULING_UPCOMING_MAX_PER_EVENT", 100)
