@@ -14,7 +14,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from scheduling.models import EventStatus, EventType, ScheduledEvent
-from scheduling.recurrence import FREQUENCIES, MAX_COUNT, WEEKDAYS, known_timezones
+from scheduling.recurrence import FREQUENCIES, MAX_COUNT, WEEKDAYS
+from scheduling.timecheck import known_timezones
 from scheduling.validation import EARLIEST, LATEST
 
 _ISO_INSTANT = {

@@ -11,10 +11,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from scheduling import audit
-from scheduling.exceptions import IdempotencyConflict
+from scheduling.exceptions import EventValidationError, IdempotencyConflict
 from scheduling.models import AuditAction, EventStatus, ScheduledEvent
 from scheduling.services import beat_rows
-from scheduling.validation import EventSpec, build_event_spec
+from scheduling.validation import EventSpec, build_event_spec, event_uuid, require_event_uuid
 
 
 def schedule_event(
@@ -38,7 +38,9 @@ def schedule_event(
     event. Raise EventValidationError, writing nothing, on bad input, and
     IdempotencyConflict when a key is reused for a different event.
     """
+    now = timezone.now()
     spec = build_event_spec(
+        now=now,
         event_type=event_type,
         entity_id=entity_id,
         scheduled_time=scheduled_time,
@@ -50,7 +52,7 @@ def schedule_event(
         idempotency_key=idempotency_key,
         execution_timezone=execution_timezone,
     )
-    return _schedule_specs([spec])[0][0]
+    return _schedule_specs([spec], now=now)[0][0]
 
 
 def schedule_or_get_event(**arguments: Any) -> tuple[ScheduledEvent, bool]:
@@ -59,7 +61,8 @@ def schedule_or_get_event(**arguments: Any) -> tuple[ScheduledEvent, bool]:
     The flag is False when an earlier request already scheduled it: the
     HTTP API answers such a repeat with 200 instead of 201.
     """
-    return _schedule_specs([build_event_spec(**arguments)])[0]
+    now = timezone.now()
+    return _schedule_specs([build_event_spec(**arguments, now=now)], now=now)[0]
 
 
 def schedule_events(events: Iterable[Mapping[str, Any]]) -> list[ScheduledEvent]:
@@ -70,17 +73,17 @@ def schedule_events(events: Iterable[Mapping[str, Any]]) -> list[ScheduledEvent]
     prefixed with the item's index, ``"3.scheduled_time"``) and nothing is
     written.
     """
-    return [event for event, _new in _schedule_specs(_build_specs(list(events)))]
+    now = timezone.now()
+    specs = _build_specs(list(events), now=now)
+    return [event for event, _new in _schedule_specs(specs, now=now)]
 
 
-def _build_specs(items: Sequence[Mapping[str, Any]]) -> list[EventSpec]:
-    from scheduling.exceptions import EventValidationError
-
+def _build_specs(items: Sequence[Mapping[str, Any]], *, now: datetime) -> list[EventSpec]:
     specs: list[EventSpec] = []
     errors: dict[str, list[str]] = {}
     for index, item in enumerate(items):
         try:
-            specs.append(build_event_spec(**item))
+            specs.append(build_event_spec(**item, now=now))
         except EventValidationError as exc:
             errors.update({f"{index}.{k}": v for k, v in exc.message_dict.items()})
         except TypeError as exc:
@@ -90,8 +93,9 @@ def _build_specs(items: Sequence[Mapping[str, Any]]) -> list[EventSpec]:
     return specs
 
 
-def _schedule_specs(specs: Sequence[EventSpec]) -> list[tuple[ScheduledEvent, bool]]:
-    now = timezone.now()
+def _schedule_specs(
+    specs: Sequence[EventSpec], *, now: datetime
+) -> list[tuple[ScheduledEvent, bool]]:
     try:
         with transaction.atomic():
             return _insert_new(specs, now=now)
@@ -228,24 +232,19 @@ def cancel_event(event_id: uuid.UUID | str) -> bool:
     Return True if it was scheduled and is now cancelled, False if it is
     unknown or was not scheduled (already cancelled, completed or failed).
     """
-    try:
-        event_uuid = uuid.UUID(str(event_id))
-    except ValueError:
+    pk = event_uuid(event_id)
+    if pk is None:
         return False
     # A claim on the status: of two concurrent cancels, one wins.
-    claimed = ScheduledEvent.objects.filter(id=event_uuid, status=EventStatus.SCHEDULED).update(
+    claimed = ScheduledEvent.objects.filter(id=pk, status=EventStatus.SCHEDULED).update(
         status=EventStatus.CANCELLED, next_run_at=None, updated_at=timezone.now()
     )
     if not claimed:
         return False
-    task_id = (
-        ScheduledEvent.objects.filter(id=event_uuid)
-        .values_list("periodic_task_id", flat=True)
-        .get()
-    )
+    task_id = ScheduledEvent.objects.filter(id=pk).values_list("periodic_task_id", flat=True).get()
     if task_id is not None:
         beat_rows.disable_periodic_tasks([task_id])
-    audit.record(AuditAction.CANCEL, event_uuid)
+    audit.record(AuditAction.CANCEL, pk)
     return True
 
 
@@ -261,9 +260,11 @@ def reschedule_event(
 
     The old event is cancelled (its history stays); the new one keeps its
     type, entity, zones and, unless given, payload and recurrence. Raise
+    EventValidationError if ``event_id`` is not a UUID, and
     ScheduledEvent.DoesNotExist if no scheduled event has this id.
     """
-    old = ScheduledEvent.objects.select_for_update().get(id=event_id, status=EventStatus.SCHEDULED)
+    pk = require_event_uuid(event_id)
+    old = ScheduledEvent.objects.select_for_update().get(id=pk, status=EventStatus.SCHEDULED)
     cancel_event(old.id)
     new = schedule_event(
         event_type=old.event_type,
