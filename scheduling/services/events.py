@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -145,33 +146,61 @@ def _find_duplicate(spec: EventSpec) -> ScheduledEvent | None:
     scheduled event with the same type, entity and time, if there is one.
     """
     if spec.idempotency_key is not None:
-        existing = ScheduledEvent.objects.filter(
+        keyed = ScheduledEvent.objects.filter(
             service_id=spec.service_id, idempotency_key=spec.idempotency_key
         ).first()
-        if existing is not None:
-            if _identity(existing) != _identity(spec):
-                raise IdempotencyConflict(
-                    {"idempotency_key": f"already used for a different event ({existing.id})"}
-                )
-            return existing
-    return ScheduledEvent.objects.filter(
+        if keyed is not None:
+            return _same_event(keyed, spec)
+    natural = ScheduledEvent.objects.filter(
         service_id=spec.service_id,
         event_type=spec.event_type,
         entity_id=spec.entity_id,
         scheduled_time=spec.scheduled_time,
         status=EventStatus.SCHEDULED,
     ).first()
+    if (
+        natural is not None
+        and spec.idempotency_key is not None
+        and natural.idempotency_key == spec.idempotency_key
+    ):
+        # A concurrent request with this key committed between the two
+        # lookups (on PostgreSQL each statement sees the commits made before
+        # it): it is the keyed event after all, and must match.
+        return _same_event(natural, spec)
+    return natural
+
+
+def _same_event(existing: ScheduledEvent, spec: EventSpec) -> ScheduledEvent:
+    """``existing``, which has the spec's key; raise IdempotencyConflict if it is another event."""
+    if _identity(existing) != _identity(spec):
+        raise IdempotencyConflict(
+            {"idempotency_key": f"already used for a different event ({existing.id})"}
+        )
+    return existing
 
 
 def _identity(event: ScheduledEvent | EventSpec) -> tuple[Any, ...]:
-    """What must match for a repeated idempotency key to name the same event."""
+    """What must match for a repeated idempotency key to name the same event.
+
+    Payload and recurrence compare as JSON text: Python holds 1 == 1.0 ==
+    True, but a handler reading the payload sees which one it was given.
+    """
     return (
         event.event_type,
         event.entity_id,
         event.scheduled_time,
-        event.payload,
-        event.recurrence,
+        event.resource_timezone,
+        event.user_timezone,
+        event.execution_timezone,
+        _as_json(event.payload),
+        _as_json(event.recurrence),
     )
+
+
+def _as_json(value: Any) -> str:
+    # Both sides are JSON round trips (the spec's payload is stored as read
+    # back), so their keys are strings and sort.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _create_events(specs: list[EventSpec], *, now: datetime) -> list[ScheduledEvent]:

@@ -236,6 +236,17 @@ def test_a_null_recurrence_interval_counts_as_absent(api):
     assert ScheduledEvent.objects.get().recurrence["interval"] == 1
 
 
+@pytest.mark.parametrize(("first", "again"), [(1, True), (1, 1.0)])
+def test_a_key_reused_with_a_payload_python_calls_equal_is_409(api, first, again):
+    api.post(URL, event_body(payload={"n": first}), **{"Idempotency-Key": "k-1"})
+    before = _snapshot()
+
+    response = api.post(URL, event_body(payload={"n": again}), **{"Idempotency-Key": "k-1"})
+
+    assert response.status_code == 409, response.content
+    assert _snapshot() == before
+
+
 @pytest.mark.parametrize(
     "body", [b"{not json", b"[1, 2]", b"", "\ud800".encode("utf-8", "surrogatepass")]
 )

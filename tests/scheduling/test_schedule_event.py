@@ -274,6 +274,28 @@ class TestIdempotency:
             schedule_event(**event_kwargs(idempotency_key="k-1", entity_id="appt-2"))
         assert ScheduledEvent.objects.count() == 1
 
+    @pytest.mark.parametrize(("first", "again"), [(1, True), (0, False), (1, 1.0)])
+    def test_a_key_reused_with_a_payload_python_calls_equal_is_a_conflict(
+        self, frozen_now, first: object, again: object
+    ) -> None:
+        # 1 == True == 1.0 in Python, but they are different JSON and a
+        # handler reading the payload sees the difference.
+        schedule_event(**event_kwargs(idempotency_key="k-1", payload={"n": first}))
+        before = table_counts()
+        with pytest.raises(IdempotencyConflict):
+            schedule_event(**event_kwargs(idempotency_key="k-1", payload={"n": again}))
+        assert table_counts() == before
+
+    def test_a_key_reused_with_another_zone_is_a_conflict(self, frozen_now) -> None:
+        schedule_event(**event_kwargs(idempotency_key="k-1"))
+        with pytest.raises(IdempotencyConflict):
+            schedule_event(**event_kwargs(idempotency_key="k-1", user_timezone="Asia/Tokyo"))
+
+    def test_the_same_payload_in_another_key_order_is_the_same_event(self, frozen_now) -> None:
+        first = schedule_event(**event_kwargs(idempotency_key="k-1", payload={"a": 1, "b": 2}))
+        again = schedule_event(**event_kwargs(idempotency_key="k-1", payload={"b": 2, "a": 1}))
+        assert again.id == first.id
+
     def test_keys_are_per_service(self, frozen_now) -> None:
         a = schedule_event(**event_kwargs(idempotency_key="k-1"))
         b = schedule_event(**event_kwargs(idempotency_key="k-1", service_id="billing"))
