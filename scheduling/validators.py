@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
-from scheduling.recurrence import is_valid_timezone
+from scheduling.timecheck import zone_error
 
 
 def validate_timezone(value: str) -> None:
-    if not is_valid_timezone(value):
-        raise ValidationError(f"unknown IANA timezone: {value!r}", code="invalid_timezone")
+    wrong = zone_error(value)
+    if wrong:
+        raise ValidationError(wrong, code="invalid_timezone")

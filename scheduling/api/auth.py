@@ -67,8 +67,12 @@ def _authorised_key(request: HttpRequest) -> ApiKey:
 
 
 def require_own_service(key: ApiKey, fields: Mapping[str, object], field: str) -> None:
-    """403 if ``fields`` has a ``service_id`` that is not the key's own service (absent is fine)."""
-    if "service_id" in fields and fields["service_id"] != key.service_id:
+    """403 if ``fields`` has a ``service_id`` that is not the key's own service.
+
+    Absent is fine, and so is null (JSON null counts as absent).
+    """
+    named = fields.get("service_id")
+    if named is not None and named != key.service_id:
         raise ApiError(
             403,
             "forbidden",

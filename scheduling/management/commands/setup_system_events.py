@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scheduling.recurrence import is_valid_timezone
 from scheduling.services.recurring import ensure_data_cleanup_event
+from scheduling.timecheck import is_valid_timezone
 
 
 class Command(BaseCommand):
