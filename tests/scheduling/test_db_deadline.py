@@ -60,9 +60,8 @@ def test_the_cut_connection_is_replaced_once_the_database_answers(proxied) -> No
 
 def test_a_block_done_in_time_keeps_its_connection(proxied) -> None:
     raw = connection.connection
-    with database_deadline(0.3):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_sleep(0.1)")
+    with database_deadline(0.3), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(0.1)")
     time.sleep(0.6)  # well past the deadline: the watchdog must not act now
 
     select_one()
