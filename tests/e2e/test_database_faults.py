@@ -1,10 +1,10 @@
-"""The web process (gunicorn) on a PostgreSQL that goes silent, refuses, and comes back.
+"""The web process (gunicorn) on a PostgreSQL or a Redis that goes silent, refuses, comes back.
 
-The database is reached through scripts/faultproxy.py, which the test
-switches: ``blackhole`` (connections accepted, nothing answered: libpq would
-wait for ever), ``refuse`` (the server is down), ``pass``. GET /health and
-the HTTP API must answer within their bounds, in JSON, 503 with
-Retry-After for the API, and 200 again once the database is back.
+Both are reached through scripts/faultproxy.py, which the tests switch:
+``blackhole`` (connections accepted, nothing answered: libpq or redis-py
+would wait for ever), ``refuse`` (the server is down), ``pass``. GET /health
+and the HTTP API must answer within their bounds, in JSON, 503 with
+Retry-After for the API, and 200 again once the server is back.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -34,6 +36,10 @@ API_DATABASE_TIMEOUT = 2
 # reconnect), plus a margin for a loaded machine.
 HEALTH_BOUND = CONNECT_TIMEOUT + HEALTH_DATABASE_TIMEOUT + 2.0
 API_BOUND = CONNECT_TIMEOUT + API_DATABASE_TIMEOUT + 2.0
+# Redis: the rate limits' socket timeout (RATE_LIMIT_REDIS_TIMEOUT, 1 s), and
+# the broker check's 2 s, with the same margin.
+REDIS_API_BOUND = 1.0 + 2.0
+REDIS_HEALTH_BOUND = 2.0 + 2.0
 # What an unanswered request waits before the test gives up on it: above
 # every bound, below gunicorn's 30 s worker timeout.
 CLIENT_TIMEOUT = 15
@@ -49,11 +55,34 @@ def database_proxy() -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
-def web(database_proxy: FaultProxy, tmp_path: Any) -> Iterator[str]:
-    """gunicorn with DATABASE_URL through the proxy; its base URL."""
+def redis_proxy(database_proxy: FaultProxy) -> Iterator[FaultProxy]:
+    """Before the web starts: the broker's Redis, also that of the rate limits."""
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("Redis only")
+    redis = urlsplit(settings.CELERY_BROKER_URL)
+    with FaultProxy((redis.hostname or "127.0.0.1", redis.port or 6379)) as proxy:
+        yield proxy
+
+
+def through(proxy: FaultProxy, url: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(
+        netloc=f"{parts.netloc.rpartition('@')[0]}127.0.0.1:{proxy.port}"
+    ).geturl()
+
+
+@pytest.fixture
+def web(database_proxy: FaultProxy, request: Any, tmp_path: Any) -> Iterator[str]:
+    """gunicorn with DATABASE_URL through the proxy (and Redis, if the test asks); its base URL."""
     db = connection.settings_dict
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     processes = Processes(tmp_path)
+    if "redis_proxy" in request.fixturenames:
+        redis_proxy = request.getfixturevalue("redis_proxy")
+        processes.env["CELERY_BROKER_URL"] = through(redis_proxy, settings.CELERY_BROKER_URL)
+        processes.env["RATE_LIMIT_REDIS_URL"] = through(
+            redis_proxy, settings.CACHES["ratelimit"]["LOCATION"]
+        )
     processes.env.update(
         {
             "DATABASE_URL": (
@@ -158,3 +187,33 @@ def test_a_silent_then_refusing_database_gets_json_503s_in_time(
     assert httpx.get(f"{web}/health", timeout=CLIENT_TIMEOUT).status_code == 200
     assert api.post("/api/events/schedule", json=event_body()).status_code == 201
     assert api.get("/api/events/upcoming").status_code == 200
+
+
+def test_a_silent_then_refusing_redis_gets_json_503s_in_time(
+    redis_proxy, web, api, beat_ticking
+) -> None:
+    assert api.get("/api/events/upcoming").status_code == 200
+    assert httpx.get(f"{web}/health", timeout=CLIENT_TIMEOUT).status_code == 200
+
+    redis_proxy.set_mode(Mode.BLACKHOLE)
+
+    response, seconds = timed(api.post, "/api/events/schedule", json=event_body())
+    assert_json_503(response)
+    assert seconds < REDIS_API_BOUND
+    health, seconds = timed(httpx.get, f"{web}/health", timeout=CLIENT_TIMEOUT)
+    assert health.status_code == 503
+    assert seconds < REDIS_HEALTH_BOUND
+    assert health.json()["checks"]["broker"]["ok"] is False
+    assert health.json()["checks"]["database"]["ok"] is True
+
+    redis_proxy.set_mode(Mode.REFUSE)
+
+    for _ in range(3):
+        response, seconds = timed(api.get, "/api/events/upcoming")
+        assert_json_503(response)
+        assert seconds < 1.0
+
+    redis_proxy.set_mode(Mode.PASS)
+
+    assert api.post("/api/events/schedule", json=event_body()).status_code == 201
+    assert httpx.get(f"{web}/health", timeout=CLIENT_TIMEOUT).status_code == 200
