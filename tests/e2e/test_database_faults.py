@@ -110,7 +110,7 @@ def web(database_proxy: FaultProxy, request: Any, tmp_path: Any) -> Iterator[str
 
 
 @pytest.fixture
-def api(web: str) -> httpx.Client:
+def api(web: str) -> Iterator[httpx.Client]:
     _, raw_key = create_api_key(service_id="backend")
     headers = {"X-Service-Name": "backend", "X-API-Key": raw_key}
     with httpx.Client(base_url=web, headers=headers, timeout=CLIENT_TIMEOUT) as client:
@@ -118,7 +118,7 @@ def api(web: str) -> httpx.Client:
 
 
 @pytest.fixture
-def beat_ticking(db: None) -> None:
+def beat_ticking() -> None:
     now = timezone.now()
     BeatHeartbeat.objects.create(
         instance="beat:1", started_at=now, last_tick_at=now, is_leader=True
