@@ -174,3 +174,39 @@ def test_rate_limit_redis_calls_are_bounded() -> None:
     )
 
     assert child.stdout.strip() == "{'socket_connect_timeout': 1.0, 'socket_timeout': 1.0}"
+
+
+@pytest.mark.django_db
+def test_keepalives_and_tcp_user_timeout_never_cut_a_long_statement() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    url = f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    # The tightest settings: a live server working on a statement answers the
+    # probes and acknowledges, so a 3 s statement outlives 1 s timeouts.
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.db import connection\n"
+            "connection.cursor().execute('SELECT pg_sleep(3)'); print('done')",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "DATABASE_URL": url,
+            "DATABASE_TCP_USER_TIMEOUT": "1",
+            "DATABASE_KEEPALIVES_IDLE": "1",
+            "DATABASE_KEEPALIVES_INTERVAL": "1",
+            "DATABASE_KEEPALIVES_COUNT": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert child.stdout.strip() == "done", child.stderr
