@@ -79,11 +79,11 @@ TEMPLATES = [
 def _database_from_url(url: str) -> dict[str, object]:
     config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=60))
     if config["ENGINE"] == "django.db.backends.postgresql":
-        # Bounded connects: an unreachable host fails requests (and GET /health)
-        # after this many seconds instead of the OS's minutes-long TCP timeout.
-        options = dict(config.get("OPTIONS") or {})  # type: ignore[call-overload]
-        options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
-        config["OPTIONS"] = options
+        config["OPTIONS"] = _postgres_options(dict(config.get("OPTIONS") or {}))  # type: ignore[call-overload]
+        # A persistent connection is checked (SELECT 1) before a request reuses
+        # it: after a restart of PostgreSQL, the first request reconnects
+        # instead of failing.
+        config["CONN_HEALTH_CHECKS"] = True
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets the web, the worker and beat read while one of them writes;
         # IMMEDIATE takes the write lock at BEGIN so concurrent writers queue on
@@ -100,6 +100,38 @@ def _database_from_url(url: str) -> dict[str, object]:
         # in a file those processes can open.
         config["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
     return config
+
+
+def _postgres_options(options: dict[str, object]) -> dict[str, object]:
+    """libpq options that bound every wait on PostgreSQL (README.md, "Configuration").
+
+    Options given in DATABASE_URL (``?keepalives_idle=30``) win over these.
+    """
+    # Bounded connects: an unreachable host fails requests (and GET /health)
+    # after this many seconds instead of the OS's minutes-long TCP timeout.
+    options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+    # A vanished peer (host down, packets dropped): a write left unacknowledged
+    # for tcp_user_timeout, or an idle connection whose keepalive probes go
+    # unanswered, fails instead of waiting out the kernel's ~15 minutes of
+    # retransmissions. A live server's kernel acknowledges and answers probes
+    # while it works, so neither cuts a long statement: safe for every process.
+    options.setdefault("keepalives", 1)
+    options.setdefault("keepalives_idle", env_int("DATABASE_KEEPALIVES_IDLE", 5))
+    options.setdefault("keepalives_interval", env_int("DATABASE_KEEPALIVES_INTERVAL", 2))
+    options.setdefault("keepalives_count", env_int("DATABASE_KEEPALIVES_COUNT", 3))
+    options.setdefault(
+        "tcp_user_timeout", round(env_float("DATABASE_TCP_USER_TIMEOUT", 10.0) * 1000)
+    )
+    # PostgreSQL cancels a statement running longer. Off unless set: the web
+    # process sets a default of its own (project/wsgi.py); worker, beat and
+    # manage.py run long statements legitimately (bulk clean-ups, migrations).
+    statement_timeout = env_float("DATABASE_STATEMENT_TIMEOUT", 0.0)
+    if statement_timeout > 0:
+        server_options = (
+            f"{options.get('options', '')} -c statement_timeout={round(statement_timeout * 1000)}"
+        )
+        options["options"] = server_options.strip()
+    return options
 
 
 DATABASES = {
@@ -218,6 +250,11 @@ SCHEDULING_UPCOMING_MAX_PER_EVENT = env_int("SCHEDULING_UPCOMING_MAX_PER_EVENT",
 SCHEDULING_BEAT_HEARTBEAT_SECONDS = env_float("SCHEDULING_BEAT_HEARTBEAT_SECONDS", 5.0)
 # GET /health reports beat down when the leader's last recorded tick is older.
 SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS = env_float("SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS", 60.0)
+# GET /health: each of its database checks gives up after this many seconds
+# on an open connection (a new one is bounded by DATABASE_CONNECT_TIMEOUT).
+SCHEDULING_HEALTH_DATABASE_TIMEOUT_SECONDS = env_float(
+    "SCHEDULING_HEALTH_DATABASE_TIMEOUT_SECONDS", 2.0
+)
 if SCHEDULING_BEAT_HEARTBEAT_SECONDS >= SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS:
     # A live beat would then look dead between two heartbeats.
     raise ImproperlyConfigured(
@@ -229,6 +266,11 @@ if SCHEDULING_BEAT_HEARTBEAT_SECONDS >= SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS:
 # 1 per event. Over budget: 429 with Retry-After, and nothing written.
 SCHEDULING_API_RATE_LIMIT = env_int("SCHEDULING_API_RATE_LIMIT", 1200)
 SCHEDULING_API_RATE_WINDOW_SECONDS = env_int("SCHEDULING_API_RATE_WINDOW_SECONDS", 60)
+# An API request whose database work is not done after this many seconds has
+# its connection cut and answers 503 (a silent database). Above
+# DATABASE_STATEMENT_TIMEOUT (PostgreSQL cancels a slow statement first) and,
+# with DATABASE_CONNECT_TIMEOUT added, below gunicorn's 30 s worker timeout.
+SCHEDULING_API_DATABASE_TIMEOUT_SECONDS = env_float("SCHEDULING_API_DATABASE_TIMEOUT_SECONDS", 10.0)
 # Most events in one bulk request (more: 413).
 SCHEDULING_API_BULK_MAX_EVENTS = env_int("SCHEDULING_API_BULK_MAX_EVENTS", 500)
 # Largest request body (more: 413); room for a full bulk request.
@@ -246,6 +288,12 @@ CACHES = {
         {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": _RATE_LIMIT_REDIS_URL,
+            # A silent Redis fails the request (503) after this long instead
+            # of hanging it: a counter round trip takes well under a millisecond.
+            "OPTIONS": {
+                "socket_connect_timeout": env_float("RATE_LIMIT_REDIS_TIMEOUT", 1.0),
+                "socket_timeout": env_float("RATE_LIMIT_REDIS_TIMEOUT", 1.0),
+            },
         }
         if _RATE_LIMIT_REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}

@@ -23,8 +23,11 @@ from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
 from project.celery import app as celery_app
+from scheduling import audit
+from scheduling.admin_audit import AuditedAdmin
 from scheduling.models import (
     Appointment,
+    AuditAction,
     BusinessRule,
     EventStatus,
     Notification,
@@ -39,6 +42,7 @@ from scheduling.publishing import publish
 from scheduling.rules import RULE_CHOICES
 from scheduling.services import appointments as appointment_services
 from scheduling.services import occurrences as occurrence_services
+from scheduling.services import sync
 from scheduling.services.recurring import save_business_rule, save_report_schedule
 
 
@@ -119,7 +123,9 @@ class AppointmentAdmin(admin.ModelAdmin):
         elif {"start_time", "end_time", "title"} & set(form.changed_data):
             appointment_services.reschedule_appointment_events(appointment)
 
-    @admin.action(description="Reschedule events of the selected appointments")
+    @admin.action(
+        description="Reschedule events of the selected appointments", permissions=["change"]
+    )
     def reschedule_events(self, request: HttpRequest, queryset: QuerySet[Appointment]) -> None:
         skipped = 0
         with transaction.atomic():
@@ -133,7 +139,7 @@ class AppointmentAdmin(admin.ModelAdmin):
             f"({skipped} reminders already past were skipped).",
         )
 
-    @admin.action(description="Cancel events of the selected appointments")
+    @admin.action(description="Cancel events of the selected appointments", permissions=["change"])
     def cancel_events(self, request: HttpRequest, queryset: QuerySet[Appointment]) -> None:
         with transaction.atomic():
             cancelled = sum(appointment_services.cancel_appointment_events(a) for a in queryset)
@@ -158,7 +164,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScheduledEvent)
-class ScheduledEventAdmin(admin.ModelAdmin):
+class ScheduledEventAdmin(AuditedAdmin):
     list_display = [
         "id",
         "event_type",
@@ -173,6 +179,9 @@ class ScheduledEventAdmin(admin.ModelAdmin):
     raw_id_fields = ["periodic_task"]
     readonly_fields = ["id", "fired_count", "next_run_at", "created_at", "updated_at"]
     show_full_result_count = False
+    audit_add = AuditAction.SCHEDULE
+    audit_change = AuditAction.CHANGE
+    audit_delete = AuditAction.DELETE
 
     @admin.display(description="Next run (execution zone)", ordering="next_run_at")
     def next_run_local(self, obj: ScheduledEvent) -> str:
@@ -196,7 +205,7 @@ class OccurrenceAdmin(admin.ModelAdmin):
     actions = ["retry"]
     show_full_result_count = False
 
-    @admin.action(description="Retry the selected failed occurrences")
+    @admin.action(description="Retry the selected failed occurrences", permissions=["change"])
     def retry(self, request: HttpRequest, queryset: QuerySet[Occurrence]) -> None:
         ids = [
             str(pk)
@@ -289,6 +298,52 @@ class ScalablePeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
         else:
             extra_context["readable_crontabs"] = {}
         return admin.ModelAdmin.changeform_view(self, request, object_id, form_url, extra_context)
+
+    # The stock actions, for users who may change tasks only (they are
+    # offered to anyone who may view them otherwise). Enabling and disabling
+    # use update(), which sends no signal: the events follow here, as they do
+    # an edit in the form (scheduling.signals), and that is audited.
+
+    @admin.action(description="Enable selected tasks", permissions=["change"])
+    def enable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        with transaction.atomic():
+            super().enable_tasks(request, queryset)
+            _follow(queryset)
+
+    @admin.action(description="Disable selected tasks", permissions=["change"])
+    def disable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        with transaction.atomic():
+            super().disable_tasks(request, queryset)
+            _follow(queryset)
+
+    @admin.action(description="Toggle activity of selected tasks", permissions=["change"])
+    def toggle_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        with transaction.atomic():
+            super().toggle_tasks(request, queryset)
+            _follow(queryset)
+
+    @admin.action(description="Run selected tasks", permissions=["change"])
+    def run_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        # The stock action publishes all or, if one task is unknown, none.
+        self.celery_app.loader.import_default_modules()
+        names = set(queryset.values_list("task", flat=True))
+        if not all(name in self.celery_app.tasks for name in names):
+            super().run_tasks(request, queryset)  # says which one is unknown
+            return
+        # Recorded first, in a transaction a failed publish rolls back.
+        with transaction.atomic():
+            events = ScheduledEvent.objects.filter(periodic_task__in=queryset)
+            audit.record_many(
+                AuditAction.RUN,
+                ((pk, {"via": "admin"}) for pk in events.values_list("pk", flat=True)),
+            )
+            super().run_tasks(request, queryset)
+
+
+def _follow(tasks: QuerySet[PeriodicTask]) -> None:
+    sync.follow_beat_rows(
+        ScheduledEvent.objects.filter(periodic_task__in=tasks), now=timezone.now()
+    )
 
 
 class _TasksUsingSchedule:

@@ -54,6 +54,11 @@ _COMMON_ERRORS = {
         "The key's rate budget is spent; nothing was written.",
         {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
     ),
+    "503": _error(
+        "The database or the rate limits' Redis is down or silent; retry. A write may or may "
+        "not have been made: repeat it with the same Idempotency-Key.",
+        {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+    ),
 }
 
 
