@@ -8,6 +8,7 @@ both under ``VAR_DIR``. Production sets ``DATABASE_URL`` (PostgreSQL) and
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import dj_database_url
@@ -152,6 +153,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
+    # kombu's Redis transport with a workaround for a worker that died when
+    # Redis restarted (see the module).
+    CELERY_BROKER_TRANSPORT = "project.redis_transport:Transport"
+    if CELERY_BROKER_URL.startswith("rediss://"):
+        # Naming the transport class skips kombu's rediss:// handling (TLS
+        # without certificate checks); verify the server's certificate, as
+        # redis-py does for the rate-limit cache's rediss:// URL.
+        CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     # Redis redelivers an unacknowledged (acks_late) message after this many
     # seconds; it must exceed the longest handler run.
     CELERY_BROKER_TRANSPORT_OPTIONS = {

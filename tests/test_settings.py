@@ -100,3 +100,16 @@ def test_postgresql_connects_give_up_after_a_bound() -> None:
 
     assert "'connect_timeout': 5" in default.stdout
     assert "'connect_timeout': '2'" in chosen.stdout or "'connect_timeout': 2" in chosen.stdout
+
+
+def test_redis_brokers_use_the_transport_that_survives_a_restart() -> None:
+    transport = "settings.CELERY_BROKER_TRANSPORT, getattr(settings, 'CELERY_BROKER_USE_SSL', None)"
+
+    plain = settings_in_child(transport, CELERY_BROKER_URL="redis://127.0.0.1:6379/3")
+    tls = settings_in_child(transport, CELERY_BROKER_URL="rediss://redis.internal:6380/0")
+
+    assert plain.stdout.strip() == "project.redis_transport:Transport None"
+    # kombu's own rediss:// default (no certificate check) is not what we get.
+    assert tls.stdout.strip() == (
+        "project.redis_transport:Transport {'ssl_cert_reqs': <VerifyMode.CERT_REQUIRED: 2>}"
+    )
