@@ -3,11 +3,12 @@
 The defaults run the whole system on one machine with no server installed
 (the "embedded default"): SQLite in WAL mode and kombu's filesystem broker,
 both under ``VAR_DIR``. Production sets ``DATABASE_URL`` (PostgreSQL) and
-``CELERY_BROKER_URL`` (Redis); see README.md and .env.example.
+``CELERY_BROKER_URL`` (Redis or RabbitMQ); see README.md and .env.example.
 """
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import dj_database_url
@@ -173,7 +174,25 @@ EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 # --- Celery -----------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
+# Each kind of broker gets the options it understands (the URL's scheme says
+# which); any other broker is refused rather than half configured.
+_BROKER_KINDS = {
+    "filesystem": "filesystem",
+    "redis": "redis",
+    "rediss": "redis",
+    "amqp": "rabbitmq",
+    "amqps": "rabbitmq",
+    "pyamqp": "rabbitmq",
+}
+_BROKER_SCHEME = CELERY_BROKER_URL.partition("://")[0].lower()
+if _BROKER_SCHEME not in _BROKER_KINDS:
+    # The scheme only: the URL may hold a password.
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_URL: unsupported broker {_BROKER_SCHEME!r}; "
+        "use filesystem://, redis://, rediss://, amqp:// or amqps://"
+    )
+BROKER_KIND = _BROKER_KINDS[_BROKER_SCHEME]
+if BROKER_KIND == "filesystem":
     # kombu's filesystem transport: one folder shared by every process.
     for folder in ("queue", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
@@ -183,7 +202,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
-else:
+elif BROKER_KIND == "redis":
+    # kombu's Redis transport with a workaround for a worker that died when
+    # Redis restarted (see the module).
+    CELERY_BROKER_TRANSPORT = "project.redis_transport:Transport"
+    if _BROKER_SCHEME == "rediss":
+        # Naming the transport class skips kombu's rediss:// handling (TLS
+        # without certificate checks); verify the server's certificate, as
+        # redis-py does for the rate-limit cache's rediss:// URL.
+        CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     # Redis redelivers an unacknowledged (acks_late) message after this many
     # seconds; it must exceed the longest handler run.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -194,6 +221,24 @@ else:
         "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
         "unacked_restore_throttle": 1,
     }
+else:
+    # RabbitMQ gives an unacknowledged message back as soon as its consumer's
+    # connection closes: no visibility timeout. But it closes a channel that
+    # holds a delivery unacknowledged longer than its consumer_timeout (30 min
+    # by default), and a held message comes back: a handler that runs longer,
+    # or a retry whose countdown is longer (the worker holds that message until
+    # its ETA), would run again and again. The server's consumer_timeout must
+    # exceed both (README.md, "RabbitMQ").
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Publisher confirms: a publish returns once RabbitMQ has the message,
+        # or raises, so beat marks an occurrence sent only when it is queued
+        # (as a Redis LPUSH does). One round trip per message.
+        "confirm_publish": True,
+    }
+    # That timeout is a channel error (PRECONDITION_FAILED), which by default
+    # kills the worker ("Unrecoverable error"); reconnect instead, as after a
+    # lost connection: RabbitMQ has already given the held messages back.
+    CELERY_BROKER_CHANNEL_ERROR_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
@@ -276,11 +321,11 @@ SCHEDULING_API_BULK_MAX_EVENTS = env_int("SCHEDULING_API_BULK_MAX_EVENTS", 500)
 # Largest request body (more: 413); room for a full bulk request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SCHEDULING_API_MAX_BODY_BYTES", 4 * 1024 * 1024)
 # Rate-limit counters: in Redis (one count across every web process): that of
-# RATE_LIMIT_REDIS_URL, else the broker's when the broker is Redis; in each
-# process's memory only in the embedded default.
+# RATE_LIMIT_REDIS_URL, else the broker's when the broker is Redis; otherwise
+# (the embedded default, or RabbitMQ without RATE_LIMIT_REDIS_URL) in each
+# process's memory, which `manage.py check --deploy` warns about.
 _RATE_LIMIT_REDIS_URL = env_str(
-    "RATE_LIMIT_REDIS_URL",
-    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+    "RATE_LIMIT_REDIS_URL", CELERY_BROKER_URL if BROKER_KIND == "redis" else ""
 )
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

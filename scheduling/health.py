@@ -114,9 +114,10 @@ def check_broker(app: Celery) -> Check:
 
 
 def _connect_broker(app: Celery) -> str:
-    """Connect, or raise; return the transport's name (``redis``, ``filesystem``...)."""
+    """Connect, or raise; return the transport's name (``redis``, ``amqp``, ``filesystem``)."""
     timeouts = {
-        # Redis reads these from the transport options, not connect_timeout.
+        # Redis reads these from the transport options, not connect_timeout;
+        # RabbitMQ (py-amqp) bounds its connect and handshake by connect_timeout.
         "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
         "socket_timeout": BROKER_TIMEOUT_SECONDS,
     }

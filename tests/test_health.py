@@ -47,13 +47,13 @@ def broker_url(monkeypatch: pytest.MonkeyPatch) -> Any:
     return use
 
 
-@pytest.fixture
-def silent_broker() -> Iterator[str]:
-    """A Redis URL whose server accepts connections and never answers."""
+@pytest.fixture(params=["redis://127.0.0.1:{port}/0", "amqp://guest:guest@127.0.0.1:{port}//"])
+def silent_broker(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A Redis or RabbitMQ URL whose server accepts connections and never answers."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)  # the kernel completes handshakes; nobody reads
-        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+        yield request.param.format(port=listener.getsockname()[1])
 
 
 def test_it_answers_200_with_every_check_when_all_are_up(client, beat_ticking) -> None:
@@ -133,8 +133,11 @@ def test_the_freshest_leader_counts(client, frozen_now) -> None:
     assert client.get("/health").json()["checks"]["beat"]["last_tick_age_seconds"] == 3.0
 
 
-def test_an_unreachable_broker_is_down_at_once(client, beat_ticking, broker_url) -> None:
-    broker_url("redis://:s3cret-pw@127.0.0.1:1/0")
+@pytest.mark.parametrize(
+    "url", ["redis://:s3cret-pw@127.0.0.1:1/0", "amqp://u:s3cret-pw@127.0.0.1:1//"]
+)
+def test_an_unreachable_broker_is_down_at_once(client, beat_ticking, broker_url, url) -> None:
+    broker_url(url)
 
     response = client.get("/health")
 

@@ -210,3 +210,43 @@ def test_keepalives_and_tcp_user_timeout_never_cut_a_long_statement() -> None:
     )
 
     assert child.stdout.strip() == "done", child.stderr
+
+
+def test_redis_brokers_use_the_transport_that_survives_a_restart() -> None:
+    transport = "settings.CELERY_BROKER_TRANSPORT, getattr(settings, 'CELERY_BROKER_USE_SSL', None)"
+
+    plain = settings_in_child(transport, CELERY_BROKER_URL="redis://127.0.0.1:6379/3")
+    tls = settings_in_child(transport, CELERY_BROKER_URL="rediss://redis.internal:6380/0")
+
+    assert plain.stdout.strip() == "project.redis_transport:Transport None"
+    # kombu's own rediss:// default (no certificate check) is not what we get.
+    assert tls.stdout.strip() == (
+        "project.redis_transport:Transport {'ssl_cert_reqs': <VerifyMode.CERT_REQUIRED: 2>}"
+    )
+
+
+def test_each_broker_gets_its_own_transport_options() -> None:
+    options = "sorted(settings.CELERY_BROKER_TRANSPORT_OPTIONS)"
+
+    redis = settings_in_child(options, CELERY_BROKER_URL="redis://127.0.0.1:6379/3")
+    rabbitmq = settings_in_child(options, CELERY_BROKER_URL="amqp://u:pw@mq.internal:5672/sched")
+
+    assert "visibility_timeout" in redis.stdout
+    assert rabbitmq.stdout.strip() == "['confirm_publish']"
+
+
+def test_on_rabbitmq_a_consumer_timeout_reconnects_instead_of_killing_the_worker() -> None:
+    child = settings_in_child(
+        "settings.CELERY_BROKER_CHANNEL_ERROR_RETRY, settings.CACHES['ratelimit']['BACKEND']",
+        CELERY_BROKER_URL="amqps://u:pw@mq.internal:5671/sched",
+    )
+
+    assert child.stdout.split() == ["True", "django.core.cache.backends.locmem.LocMemCache"]
+
+
+def test_an_unsupported_broker_is_refused_without_showing_its_url() -> None:
+    child = settings_in_child("1", CELERY_BROKER_URL="sqs://key:s3cret@region/")
+
+    assert child.returncode != 0
+    assert "unsupported broker 'sqs'" in child.stderr
+    assert "s3cret" not in child.stderr
