@@ -99,7 +99,9 @@ class AppointmentAdmin(admin.ModelAdmin):
         elif {"start_time", "end_time", "title"} & set(form.changed_data):
             appointment_services.reschedule_appointment_events(appointment)
 
-    @admin.action(description="Reschedule events of the selected appointments")
+    @admin.action(
+        description="Reschedule events of the selected appointments", permissions=["change"]
+    )
     def reschedule_events(self, request: HttpRequest, queryset: QuerySet[Appointment]) -> None:
         skipped = 0
         with transaction.atomic():
@@ -113,7 +115,7 @@ class AppointmentAdmin(admin.ModelAdmin):
             f"({skipped} reminders already past were skipped).",
         )
 
-    @admin.action(description="Cancel events of the selected appointments")
+    @admin.action(description="Cancel events of the selected appointments", permissions=["change"])
     def cancel_events(self, request: HttpRequest, queryset: QuerySet[Appointment]) -> None:
         with transaction.atomic():
             cancelled = sum(appointment_services.cancel_appointment_events(a) for a in queryset)

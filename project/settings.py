@@ -3,11 +3,12 @@
 The defaults run the whole system on one machine with no server installed
 (the "embedded default"): SQLite in WAL mode and kombu's filesystem broker,
 both under ``VAR_DIR``. Production sets ``DATABASE_URL`` (PostgreSQL) and
-``CELERY_BROKER_URL`` (Redis); see README.md and .env.example.
+``CELERY_BROKER_URL`` (Redis or RabbitMQ); see README.md and .env.example.
 """
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import dj_database_url
@@ -80,11 +81,11 @@ TEMPLATES = [
 def _database_from_url(url: str) -> dict[str, object]:
     config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=60))
     if config["ENGINE"] == "django.db.backends.postgresql":
-        # Bounded connects: an unreachable host fails requests (and GET /health)
-        # after this many seconds instead of the OS's minutes-long TCP timeout.
-        options = dict(config.get("OPTIONS") or {})  # type: ignore[call-overload]
-        options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
-        config["OPTIONS"] = options
+        config["OPTIONS"] = _postgres_options(dict(config.get("OPTIONS") or {}))  # type: ignore[call-overload]
+        # A persistent connection is checked (SELECT 1) before a request reuses
+        # it: after a restart of PostgreSQL, the first request reconnects
+        # instead of failing.
+        config["CONN_HEALTH_CHECKS"] = True
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets the web, the worker and beat read while one of them writes;
         # IMMEDIATE takes the write lock at BEGIN so concurrent writers queue on
@@ -101,6 +102,38 @@ def _database_from_url(url: str) -> dict[str, object]:
         # in a file those processes can open.
         config["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
     return config
+
+
+def _postgres_options(options: dict[str, object]) -> dict[str, object]:
+    """libpq options that bound every wait on PostgreSQL (README.md, "Configuration").
+
+    Options given in DATABASE_URL (``?keepalives_idle=30``) win over these.
+    """
+    # Bounded connects: an unreachable host fails requests (and GET /health)
+    # after this many seconds instead of the OS's minutes-long TCP timeout.
+    options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+    # A vanished peer (host down, packets dropped): a write left unacknowledged
+    # for tcp_user_timeout, or an idle connection whose keepalive probes go
+    # unanswered, fails instead of waiting out the kernel's ~15 minutes of
+    # retransmissions. A live server's kernel acknowledges and answers probes
+    # while it works, so neither cuts a long statement: safe for every process.
+    options.setdefault("keepalives", 1)
+    options.setdefault("keepalives_idle", env_int("DATABASE_KEEPALIVES_IDLE", 5))
+    options.setdefault("keepalives_interval", env_int("DATABASE_KEEPALIVES_INTERVAL", 2))
+    options.setdefault("keepalives_count", env_int("DATABASE_KEEPALIVES_COUNT", 3))
+    options.setdefault(
+        "tcp_user_timeout", round(env_float("DATABASE_TCP_USER_TIMEOUT", 10.0) * 1000)
+    )
+    # PostgreSQL cancels a statement running longer. Off unless set: the web
+    # process sets a default of its own (project/wsgi.py); worker, beat and
+    # manage.py run long statements legitimately (bulk clean-ups, migrations).
+    statement_timeout = env_float("DATABASE_STATEMENT_TIMEOUT", 0.0)
+    if statement_timeout > 0:
+        server_options = (
+            f"{options.get('options', '')} -c statement_timeout={round(statement_timeout * 1000)}"
+        )
+        options["options"] = server_options.strip()
+    return options
 
 
 DATABASES = {
@@ -142,7 +175,25 @@ EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 # --- Celery -----------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
+# Each kind of broker gets the options it understands (the URL's scheme says
+# which); any other broker is refused rather than half configured.
+_BROKER_KINDS = {
+    "filesystem": "filesystem",
+    "redis": "redis",
+    "rediss": "redis",
+    "amqp": "rabbitmq",
+    "amqps": "rabbitmq",
+    "pyamqp": "rabbitmq",
+}
+_BROKER_SCHEME = CELERY_BROKER_URL.partition("://")[0].lower()
+if _BROKER_SCHEME not in _BROKER_KINDS:
+    # The scheme only: the URL may hold a password.
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_URL: unsupported broker {_BROKER_SCHEME!r}; "
+        "use filesystem://, redis://, rediss://, amqp:// or amqps://"
+    )
+BROKER_KIND = _BROKER_KINDS[_BROKER_SCHEME]
+if BROKER_KIND == "filesystem":
     # kombu's filesystem transport: one folder shared by every process.
     for folder in ("queue", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
@@ -152,7 +203,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
-else:
+elif BROKER_KIND == "redis":
+    # kombu's Redis transport with a workaround for a worker that died when
+    # Redis restarted (see the module).
+    CELERY_BROKER_TRANSPORT = "scheduling.redis_transport:Transport"
+    if _BROKER_SCHEME == "rediss":
+        # Naming the transport class skips kombu's rediss:// handling (TLS
+        # without certificate checks); verify the server's certificate, as
+        # redis-py does for the rate-limit cache's rediss:// URL.
+        CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     # Redis redelivers an unacknowledged (acks_late) message after this many
     # seconds; it must exceed the longest handler run.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -163,6 +222,24 @@ else:
         "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
         "unacked_restore_throttle": 1,
     }
+else:
+    # RabbitMQ gives an unacknowledged message back as soon as its consumer's
+    # connection closes: no visibility timeout. But it closes a channel that
+    # holds a delivery unacknowledged longer than its consumer_timeout (30 min
+    # by default), and a held message comes back: a handler that runs longer,
+    # or a retry whose countdown is longer (the worker holds that message until
+    # its ETA), would run again and again. The server's consumer_timeout must
+    # exceed both (README.md, "RabbitMQ").
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Publisher confirms: a publish returns once RabbitMQ has the message,
+        # or raises, so beat marks an occurrence sent only when it is queued
+        # (as a Redis LPUSH does). One round trip per message.
+        "confirm_publish": True,
+    }
+    # That timeout is a channel error (PRECONDITION_FAILED), which by default
+    # kills the worker ("Unrecoverable error"); reconnect instead, as after a
+    # lost connection: RabbitMQ has already given the held messages back.
+    CELERY_BROKER_CHANNEL_ERROR_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
@@ -219,6 +296,11 @@ SCHEDULING_UPCOMING_MAX_PER_EVENT = env_int("SCHEDULING_UPCOMING_MAX_PER_EVENT",
 SCHEDULING_BEAT_HEARTBEAT_SECONDS = env_float("SCHEDULING_BEAT_HEARTBEAT_SECONDS", 5.0)
 # GET /health reports beat down when the leader's last recorded tick is older.
 SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS = env_float("SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS", 60.0)
+# GET /health: each of its database checks gives up after this many seconds
+# on an open connection (a new one is bounded by DATABASE_CONNECT_TIMEOUT).
+SCHEDULING_HEALTH_DATABASE_TIMEOUT_SECONDS = env_float(
+    "SCHEDULING_HEALTH_DATABASE_TIMEOUT_SECONDS", 2.0
+)
 if SCHEDULING_BEAT_HEARTBEAT_SECONDS >= SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS:
     # A live beat would then look dead between two heartbeats.
     raise ImproperlyConfigured(
@@ -230,16 +312,21 @@ if SCHEDULING_BEAT_HEARTBEAT_SECONDS >= SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS:
 # 1 per event. Over budget: 429 with Retry-After, and nothing written.
 SCHEDULING_API_RATE_LIMIT = env_int("SCHEDULING_API_RATE_LIMIT", 1200)
 SCHEDULING_API_RATE_WINDOW_SECONDS = env_int("SCHEDULING_API_RATE_WINDOW_SECONDS", 60)
+# An API request whose database work is not done after this many seconds has
+# its connection cut and answers 503 (a silent database). Above
+# DATABASE_STATEMENT_TIMEOUT (PostgreSQL cancels a slow statement first) and,
+# with DATABASE_CONNECT_TIMEOUT added, below gunicorn's 30 s worker timeout.
+SCHEDULING_API_DATABASE_TIMEOUT_SECONDS = env_float("SCHEDULING_API_DATABASE_TIMEOUT_SECONDS", 10.0)
 # Most events in one bulk request (more: 413).
 SCHEDULING_API_BULK_MAX_EVENTS = env_int("SCHEDULING_API_BULK_MAX_EVENTS", 500)
 # Largest request body (more: 413); room for a full bulk request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SCHEDULING_API_MAX_BODY_BYTES", 4 * 1024 * 1024)
 # Rate-limit counters: in Redis (one count across every web process): that of
-# RATE_LIMIT_REDIS_URL, else the broker's when the broker is Redis; in each
-# process's memory only in the embedded default.
+# RATE_LIMIT_REDIS_URL, else the broker's when the broker is Redis; otherwise
+# (the embedded default, or RabbitMQ without RATE_LIMIT_REDIS_URL) in each
+# process's memory, which `manage.py check --deploy` warns about.
 _RATE_LIMIT_REDIS_URL = env_str(
-    "RATE_LIMIT_REDIS_URL",
-    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+    "RATE_LIMIT_REDIS_URL", CELERY_BROKER_URL if BROKER_KIND == "redis" else ""
 )
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
@@ -247,6 +334,12 @@ CACHES = {
         {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": _RATE_LIMIT_REDIS_URL,
+            # A silent Redis fails the request (503) after this long instead
+            # of hanging it: a counter round trip takes well under a millisecond.
+            "OPTIONS": {
+                "socket_connect_timeout": env_float("RATE_LIMIT_REDIS_TIMEOUT", 1.0),
+                "socket_timeout": env_float("RATE_LIMIT_REDIS_TIMEOUT", 1.0),
+            },
         }
         if _RATE_LIMIT_REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}

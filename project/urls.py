@@ -10,3 +10,6 @@ urlpatterns = [
     path("api/", include("scheduling.api.urls")),
     path("health", health, name="health"),
 ]
+
+# JSON under /api/ (503 when a dependency is down), Django's page elsewhere.
+handler500 = "scheduling.api.errors.server_error"

@@ -21,3 +21,18 @@ def payload_keys_are_set(**_: Any) -> list[CheckMessage]:
             id="scheduling.W001",
         )
     ]
+
+
+@register(Tags.caches, deploy=True)
+def rate_limits_are_shared(**_: Any) -> list[CheckMessage]:
+    """Warn when each web process counts the HTTP API's rate limits on its own."""
+    if not settings.CACHES["ratelimit"]["BACKEND"].endswith(".LocMemCache"):
+        return []
+    return [
+        Warning(
+            "API rate limits are counted in each web process's memory: every process "
+            "grants each key the whole budget.",
+            hint="Set RATE_LIMIT_REDIS_URL (a Redis broker's URL is used when it is not set).",
+            id="scheduling.W002",
+        )
+    ]

@@ -1,8 +1,11 @@
 """Is the system up? The database, the broker and beat, each checked on its own.
 
 ``check_health()`` is what ``GET /health`` reports. Every check answers,
-whatever its dependency does: a dependency that is down, slow or misconfigured
-makes its check not ok, never an exception. Errors are reported by class name
+whatever its dependency does, and in bounded time: a dependency that is down,
+silent, slow or misconfigured makes its check not ok, never an exception or a
+hang. The answer comes within ``DATABASE_CONNECT_TIMEOUT`` +
+``SCHEDULING_HEALTH_DATABASE_TIMEOUT_SECONDS`` (7 s by default; the broker's
+2 s run meanwhile). Errors are reported by class name
 only: the endpoint is public, and driver messages name hosts and users (the
 full message goes to the log).
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +27,7 @@ from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
+from scheduling.db_deadline import database_deadline
 from scheduling.models import BeatHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -55,22 +60,33 @@ class Health:
 
 
 def check_health(*, app: Celery | None = None) -> Health:
-    """Check the database, ``app``'s broker (default: the current Celery app's) and beat."""
+    """Check the database, ``app``'s broker (default: the current Celery app's) and beat.
+
+    The broker is checked in a thread of its own, meanwhile: when both are
+    silent (the web host cut off from them), the answer takes the longer of
+    the two waits, not their sum. Beat is not checked when the database,
+    where it leaves its heartbeats, is down: that would wait a second time.
+    """
     now = timezone.now()
-    return Health(
-        checks={
-            "database": check_database(),
-            "broker": check_broker(app or current_app),
-            "beat": check_beat(now=now),
-        }
-    )
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-broker") as pool:
+        broker = pool.submit(check_broker, app or current_app)
+        database = check_database()
+        beat = check_beat(now=now) if database["ok"] else _beat_unknown()
+        return Health(checks={"database": database, "broker": broker.result(), "beat": beat})
 
 
 def check_database() -> Check:
-    """``SELECT 1`` on the default database, with its latency."""
+    """``SELECT 1`` on the default database, with its latency.
+
+    Bounded: a silent database fails the check after
+    ``SCHEDULING_HEALTH_DATABASE_TIMEOUT_SECONDS`` on an open connection,
+    ``DATABASE_CONNECT_TIMEOUT`` on a new one, at most their sum when the
+    open one fails its health check and Django reconnects.
+    """
     started = time.perf_counter()
     try:
-        _select_one()
+        with database_deadline(settings.SCHEDULING_HEALTH_DATABASE_TIMEOUT_SECONDS):
+            _select_one()
     except DjangoDatabaseError as exc:
         return _failed("database", exc)
     return {"ok": True, "latency_ms": _ms_since(started)}
@@ -97,9 +113,10 @@ def check_broker(app: Celery) -> Check:
 
 
 def _connect_broker(app: Celery) -> str:
-    """Connect, or raise; return the transport's name (``redis``, ``filesystem``...)."""
+    """Connect, or raise; return the transport's name (``redis``, ``amqp``, ``filesystem``)."""
     timeouts = {
-        # Redis reads these from the transport options, not connect_timeout.
+        # Redis reads these from the transport options, not connect_timeout;
+        # RabbitMQ (py-amqp) bounds its connect and handshake by connect_timeout.
         "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
         "socket_timeout": BROKER_TIMEOUT_SECONDS,
     }
@@ -133,8 +150,9 @@ def check_beat(*, now: datetime) -> Check:
     max_age = settings.SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS
     result: Check = {"ok": False, "last_tick_age_seconds": None, "max_age_seconds": max_age}
     try:
-        leaders = BeatHeartbeat.objects.filter(is_leader=True)
-        last_tick = leaders.aggregate(last=Max("last_tick_at"))["last"]
+        with database_deadline(settings.SCHEDULING_HEALTH_DATABASE_TIMEOUT_SECONDS):
+            leaders = BeatHeartbeat.objects.filter(is_leader=True)
+            last_tick = leaders.aggregate(last=Max("last_tick_at"))["last"]
     except DjangoDatabaseError as exc:
         return {**result, **_failed("beat", exc)}
     if last_tick is None:
@@ -146,6 +164,15 @@ def check_beat(*, now: datetime) -> Check:
     if not result["ok"]:
         result["error"] = "StaleHeartbeat"
     return result
+
+
+def _beat_unknown() -> Check:
+    return {
+        "ok": False,
+        "last_tick_age_seconds": None,
+        "max_age_seconds": settings.SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS,
+        "error": "DatabaseUnavailable",
+    }
 
 
 def _failed(name: str, exc: BaseException) -> Check:

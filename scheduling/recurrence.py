@@ -21,7 +21,6 @@ Every function takes the instant to start from; none reads the clock.
 from __future__ import annotations
 
 import calendar
-import functools
 import zoneinfo
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cronsim import CronSim, CronSimError
+
+from scheduling.timecheck import TimeValueError, parse_instant, shown, to_utc, zone_error
 
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY")
 # iCalendar weekday codes → cron day-of-week numbers (0 = Sunday).
@@ -47,21 +48,6 @@ class RecurrenceError(ValueError):
     def __init__(self, errors: Mapping[str, str]) -> None:
         self.errors = dict(errors)
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
-
-
-@functools.cache
-def known_timezones() -> frozenset[str]:
-    """Every IANA zone name tzdata knows: the names the API accepts."""
-    return frozenset(zoneinfo.available_timezones())
-
-
-def is_valid_timezone(name: object) -> bool:
-    """Return True if ``name`` is an IANA zone name known to tzdata."""
-    return isinstance(name, str) and name in known_timezones()
-
-
-def is_aware(value: datetime) -> bool:
-    return value.tzinfo is not None and value.tzinfo.utcoffset(value) is not None
 
 
 @dataclass(frozen=True)
@@ -154,18 +140,23 @@ def parse_recurrence(raw: object, *, start: datetime, default_timezone: str) -> 
     if not isinstance(raw, Mapping):
         raise RecurrenceError({"recurrence": "must be an object"})
     errors: dict[str, str] = {}
-    unknown = set(raw) - RECURRENCE_KEYS
+    unknown = sorted(shown(key) for key in set(raw) - RECURRENCE_KEYS)
     if unknown:
-        errors["recurrence"] = f"unknown keys: {', '.join(sorted(map(str, unknown)))}"
+        errors["recurrence"] = f"unknown keys: {', '.join(unknown)}"
+    # An optional field given as None (JSON null) is absent.
     frequency = _parse_frequency(raw.get("frequency"), errors)
-    interval = _parse_positive_int(raw.get("interval", 1), "interval", errors, maximum=1000)
+    interval = raw.get("interval")
+    interval = _parse_positive_int(
+        1 if interval is None else interval, "interval", errors, maximum=1000
+    )
     month_days = _parse_month_days(raw.get("by_month_day"), frequency, errors)
     weekdays = _parse_weekdays(raw.get("by_weekday"), frequency, errors)
     count = _parse_count(raw.get("count"), errors)
     tz = raw.get("timezone")
     tz = default_timezone if tz is None else tz
-    if not is_valid_timezone(tz):
-        errors["recurrence.timezone"] = f"unknown IANA timezone: {tz!r}"
+    wrong_zone = zone_error(tz)
+    if wrong_zone:
+        errors["recurrence.timezone"] = wrong_zone
     until = _parse_until(raw.get("until"), start, errors)
     if count is not None and until is not None:
         errors["recurrence.count"] = "give either count or until, not both"
@@ -226,20 +217,15 @@ def _parse_weekdays(value: object, frequency: str, errors: dict[str, str]) -> tu
 def _parse_until(value: object, start: datetime, errors: dict[str, str]) -> datetime | None:
     if value is None:
         return None
-    field = "recurrence.until"
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            errors[field] = "must be an ISO 8601 datetime with an offset"
-            return None
-    if not isinstance(value, datetime) or not is_aware(value):
-        errors[field] = "must be an aware datetime (with a timezone offset)"
+    try:
+        until = to_utc(parse_instant(value) if isinstance(value, str) else value)
+    except TimeValueError as exc:
+        errors["recurrence.until"] = str(exc)
         return None
-    if value < start:
-        errors[field] = "must not be before scheduled_time"
+    if until < start:
+        errors["recurrence.until"] = "must not be before scheduled_time"
         return None
-    return value.astimezone(UTC)
+    return until
 
 
 # --- Evaluation ---------------------------------------------------------------
@@ -308,6 +294,16 @@ def next_fire(
         if rule is None or _in_phase(rule, instant.astimezone(zone)):
             return instant
     return None
+
+
+def first_fire(rule: Rule, *, after: datetime) -> datetime | None:
+    """The rule's first firing strictly after ``after`` (never before its start), or None.
+
+    None when it never fires again: its limits leave no firing (an ``until``
+    before the next match) or its calendar matches nothing (day 31 in Aprils
+    only). The calendar is the rule's own, as the event's beat row is made.
+    """
+    return next_fire(rule.to_cron(), rule.timezone, after=after, rule=rule)
 
 
 def iter_fires(

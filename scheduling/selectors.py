@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import itertools
-import uuid
 import zoneinfo
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -14,9 +13,9 @@ from django.db.models import QuerySet
 from django.utils import timezone as django_timezone
 
 from scheduling.calendar import cron_pattern, event_rule
-from scheduling.exceptions import EventValidationError
 from scheduling.models import EventStatus, ScheduledEvent
-from scheduling.recurrence import is_aware, is_valid_timezone, iter_fires
+from scheduling.recurrence import iter_fires
+from scheduling.validation import build_upcoming_query, event_uuid
 
 
 def get_upcoming_events(
@@ -34,46 +33,26 @@ def get_upcoming_events(
     A recurring event appears once per firing in the window, at most
     ``SCHEDULING_UPCOMING_MAX_PER_EVENT`` times; at most ``limit`` items are
     returned. ``scheduled_time`` is ISO 8601 in ``timezone`` with its offset.
-    Raise EventValidationError on a naive datetime or an unknown zone.
+    Raise EventValidationError naming each bad argument (a naive datetime,
+    an unknown zone, a limit below 1, ...).
     """
-    start_time, end_time = _check_window(start_time, end_time, timezone)
-    window_start = start_time or django_timezone.now()
-    events = _scheduled_events(service_id, entity_id)
-    firings = itertools.chain(
-        _one_off_firings(events, window_start, end_time, limit),
-        _recurring_firings(events, window_start, end_time),
+    query = build_upcoming_query(
+        service_id=service_id,
+        entity_id=entity_id,
+        start_time=start_time,
+        end_time=end_time,
+        timezone=timezone,
+        limit=limit,
     )
-    zone = zoneinfo.ZoneInfo(timezone)
-    ordered = sorted(firings, key=lambda firing: firing[1])[:limit]
+    window_start = query.start_time or django_timezone.now()
+    events = _scheduled_events(query.service_id, query.entity_id)
+    firings = itertools.chain(
+        _one_off_firings(events, window_start, query.end_time, query.limit),
+        _recurring_firings(events, window_start, query.end_time),
+    )
+    zone = zoneinfo.ZoneInfo(query.timezone)
+    ordered = sorted(firings, key=lambda firing: firing[1])[: query.limit]
     return [_as_dict(event, instant, zone) for event, instant in ordered]
-
-
-def _check_window(
-    start: datetime | None, end: datetime | None, tz: str
-) -> tuple[datetime | None, datetime | None]:
-    """The window's bounds in UTC; raise EventValidationError naming each bad one."""
-    errors: dict[str, str] = {}
-    bounds = {"start_time": start, "end_time": end}
-    for field, value in bounds.items():
-        if value is None:
-            continue
-        if not isinstance(value, datetime) or not is_aware(value):
-            errors[field] = "must be a timezone-aware datetime"
-            continue
-        try:
-            # In UTC before any query: PostgreSQL refuses offsets past ±15:59,
-            # which Python (and ISO 8601 text) allow.
-            bounds[field] = value.astimezone(UTC)
-        except OverflowError:
-            errors[field] = "is out of range once in UTC"
-    if not is_valid_timezone(tz):
-        errors["timezone"] = f"unknown IANA timezone: {tz!r}"
-    start, end = bounds["start_time"], bounds["end_time"]
-    if not errors and start is not None and end is not None and end < start:
-        errors["end_time"] = "must not be before start_time"
-    if errors:
-        raise EventValidationError(errors)
-    return start, end
 
 
 def _scheduled_events(service_id: str, entity_id: str | None) -> QuerySet[ScheduledEvent]:
@@ -149,11 +128,10 @@ def _as_dict(event: ScheduledEvent, instant: datetime, zone: zoneinfo.ZoneInfo) 
 
 def service_event(event_id: str, *, service_id: str) -> ScheduledEvent | None:
     """The event with this id if it belongs to ``service_id``, else None (also for a bad id)."""
-    try:
-        event_uuid = uuid.UUID(event_id)
-    except ValueError:
+    pk = event_uuid(event_id)
+    if pk is None:
         return None
-    return ScheduledEvent.objects.filter(id=event_uuid, service_id=service_id).first()
+    return ScheduledEvent.objects.filter(id=pk, service_id=service_id).first()
 
 
 def next_due_at() -> datetime | None:

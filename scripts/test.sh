@@ -1,8 +1,9 @@
 #!/bin/sh
 # Set everything up and run the whole test suite: lint, format check, the
 # suite on the embedded default (SQLite + filesystem broker), then the suite
-# again on PostgreSQL + Redis. With REQUIRE_SERVICES=1 (CI) a missing
-# PostgreSQL or Redis is a failure; otherwise that pass is skipped, loudly.
+# again on PostgreSQL + Redis, then the end-to-end tests on PostgreSQL +
+# RabbitMQ. With REQUIRE_SERVICES=1 (CI) a missing PostgreSQL, Redis or
+# RabbitMQ is a failure; otherwise that pass is skipped, loudly.
 . "$(dirname "$0")/venv.sh"
 ruff check .
 ruff format --check .
@@ -23,4 +24,28 @@ elif [ "${REQUIRE_SERVICES:-0}" = "1" ]; then
     exit 1
 else
     echo "!!! PostgreSQL + Redis pass NOT RUN: services unreachable (see above) !!!" >&2
+fi
+
+# RabbitMQ, in a vhost of its own (the tests purge their queues), made here
+# when rabbitmqctl can (it needs root or the rabbitmq user); otherwise
+# TEST_RABBITMQ_URL names one that exists. The end-to-end tests only, and of
+# them neither the HTTP API fuzzer (minutes on PostgreSQL, and no broker
+# work) nor the Redis restart test (its own redis-server): both ran above.
+RABBITMQ_URL=${TEST_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/scheduler_test}
+RABBITMQ_VHOST=${RABBITMQ_URL##*/}
+RABBITMQ_USER=${RABBITMQ_URL#*://}
+RABBITMQ_USER=${RABBITMQ_USER%%[:@]*}
+if command -v rabbitmqctl >/dev/null 2>&1 && [ -n "$RABBITMQ_VHOST" ]; then
+    rabbitmqctl -q add_vhost "$RABBITMQ_VHOST" >/dev/null 2>&1 &&
+        rabbitmqctl -q set_permissions -p "$RABBITMQ_VHOST" "$RABBITMQ_USER" '.*' '.*' '.*' \
+            >/dev/null 2>&1 || echo "rabbitmqctl could not make vhost $RABBITMQ_VHOST" >&2
+fi
+if python scripts/services_up.py "$PG_URL" "$RABBITMQ_URL"; then
+    DATABASE_URL=$PG_URL CELERY_BROKER_URL=$RABBITMQ_URL python -m pytest tests/e2e \
+        --ignore tests/e2e/test_redis_restart.py -k "not fuzzing"
+elif [ "${REQUIRE_SERVICES:-0}" = "1" ]; then
+    echo "PostgreSQL or RabbitMQ unreachable and REQUIRE_SERVICES=1" >&2
+    exit 1
+else
+    echo "!!! PostgreSQL + RabbitMQ pass NOT RUN: services unreachable (see above) !!!" >&2
 fi

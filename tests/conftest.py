@@ -23,6 +23,7 @@ freezegun.configure(extend_ignore_list=["cronsim", "scheduling.recurrence"])
 # brokers are for the worker and beat processes of tests/e2e, which get the
 # run's CELERY_BROKER_URL and a broker folder of their own.
 celery_app.conf.broker_url = "memory://"
+celery_app.conf.broker_transport = None  # settings name a Redis transport class for Redis
 celery_app.conf.broker_transport_options = {}
 
 # CI: a fixed sample, the same every run. thorough: a long random hunt.

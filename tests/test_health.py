@@ -13,6 +13,7 @@ import pytest
 from django.db import OperationalError
 
 from project.celery import app as celery_app
+from scheduling.db_deadline import database_deadline
 from scheduling.models import BeatHeartbeat
 
 pytestmark = pytest.mark.django_db
@@ -46,13 +47,13 @@ def broker_url(monkeypatch: pytest.MonkeyPatch) -> Any:
     return use
 
 
-@pytest.fixture
-def silent_broker() -> Iterator[str]:
-    """A Redis URL whose server accepts connections and never answers."""
+@pytest.fixture(params=["redis://127.0.0.1:{port}/0", "amqp://guest:guest@127.0.0.1:{port}//"])
+def silent_broker(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A Redis or RabbitMQ URL whose server accepts connections and never answers."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)  # the kernel completes handshakes; nobody reads
-        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+        yield request.param.format(port=listener.getsockname()[1])
 
 
 def test_it_answers_200_with_every_check_when_all_are_up(client, beat_ticking) -> None:
@@ -132,8 +133,11 @@ def test_the_freshest_leader_counts(client, frozen_now) -> None:
     assert client.get("/health").json()["checks"]["beat"]["last_tick_age_seconds"] == 3.0
 
 
-def test_an_unreachable_broker_is_down_at_once(client, beat_ticking, broker_url) -> None:
-    broker_url("redis://:s3cret-pw@127.0.0.1:1/0")
+@pytest.mark.parametrize(
+    "url", ["redis://:s3cret-pw@127.0.0.1:1/0", "amqp://u:s3cret-pw@127.0.0.1:1//"]
+)
+def test_an_unreachable_broker_is_down_at_once(client, beat_ticking, broker_url, url) -> None:
+    broker_url(url)
 
     response = client.get("/health")
 
@@ -166,3 +170,48 @@ def test_a_failing_database_is_down(client, beat_ticking) -> None:
 
 def test_an_unsafe_method_is_405_not_a_csrf_403(client) -> None:
     assert client.generic("QUERY", "/health").status_code == 405
+
+
+def test_beat_is_not_checked_while_the_database_is_down(client, beat_ticking) -> None:
+    # Its heartbeats are in the database: asking would only wait a second time.
+    with (
+        mock.patch("scheduling.health._select_one", side_effect=OperationalError("gone")),
+        mock.patch("scheduling.health.check_beat") as check_beat,
+    ):
+        response = client.get("/health")
+
+    check_beat.assert_not_called()
+    assert response.json()["checks"]["beat"] == {
+        "ok": False,
+        "last_tick_age_seconds": None,
+        "max_age_seconds": 60.0,
+        "error": "DatabaseUnavailable",
+    }
+
+
+def test_the_broker_is_checked_while_the_database_is_waited_for(client, beat_ticking) -> None:
+    def slow_database() -> None:
+        time.sleep(0.6)
+        raise OperationalError("timed out")
+
+    def slow_broker(app: Any) -> dict[str, Any]:
+        time.sleep(0.6)
+        return {"ok": False, "error": "OperationalError"}
+
+    started = time.monotonic()
+    with (
+        mock.patch("scheduling.health._select_one", side_effect=slow_database),
+        mock.patch("scheduling.health.check_broker", side_effect=slow_broker),
+    ):
+        response = client.get("/health")
+
+    assert time.monotonic() - started < 1.1  # not 1.2: at the same time
+    assert response.json()["checks"]["broker"] == {"ok": False, "error": "OperationalError"}
+
+
+def test_the_database_checks_run_under_their_deadline(client, beat_ticking, settings) -> None:
+    settings.SCHEDULING_HEALTH_DATABASE_TIMEOUT_SECONDS = 1.5
+    with mock.patch("scheduling.health.database_deadline", wraps=database_deadline) as deadline:
+        assert client.get("/health").status_code == 200
+
+    assert [c.args for c in deadline.call_args_list] == [(1.5,), (1.5,)]  # SELECT 1, beat

@@ -21,7 +21,7 @@ import scheduling
 from handlers.models import Appointment, AppointmentStatus, Participant
 from scheduling import EventValidationError, scheduled_events_for_entity
 from scheduling.models import ScheduledEvent
-from scheduling.validators import is_aware
+from scheduling.validators import check_instant
 
 REMINDERS: tuple[tuple[timedelta, str], ...] = (
     (timedelta(hours=24), "24_hour_reminder"),
@@ -90,8 +90,7 @@ def _as_pairs(
 def _check_times(start_time: datetime, end_time: datetime) -> None:
     errors: dict[str, str] = {}
     for name, value in (("start_time", start_time), ("end_time", end_time)):
-        if not isinstance(value, datetime) or not is_aware(value):
-            errors[name] = "must be a timezone-aware datetime"
+        check_instant(errors, name, value)
     if not errors and end_time <= start_time:
         errors["end_time"] = "must be after start_time"
     if errors:

@@ -9,16 +9,20 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from scheduling.models import ApiKey, AuditEntry, BeatHeartbeat
+from scheduling.admin.audited import AuditedAdmin
+from scheduling.models import ApiKey, AuditAction, AuditEntry, BeatHeartbeat
 from scheduling.services.api_keys import create_api_key, revoke_api_key
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AuditedAdmin):
     list_display = ("prefix", "service_id", "name", "created_at", "last_used_at", "revoked_at")
     list_filter = ("service_id", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("service_id", "name", "prefix")
     actions = ["revoke"]
+    # A new key is audited by create_api_key; a key is never deleted.
+    audit_change = AuditAction.KEY_CHANGE
+    audit_target_field = "prefix"
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         if obj is None:
@@ -44,7 +48,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            super().save_model(request, obj, form, change)  # audited: api_key.change
             return
         key, raw_key = create_api_key(service_id=obj.service_id, name=obj.name)
         obj.__dict__.update(key.__dict__)
@@ -64,7 +68,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # The admin marks its pages never_cache: the key stays out of caches.
         return TemplateResponse(request, "admin/scheduling/apikey/created.html", context)
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         revoked = sum(revoke_api_key(key) for key in queryset)
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
+
+from scheduling import audit
+from scheduling.models import AuditAction, ScheduledEvent
+from scheduling.services import sync
 
 # --- django-celery-beat's editors, made to scale -------------------------------------
 
@@ -47,6 +54,52 @@ class ScalablePeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
         else:
             extra_context["readable_crontabs"] = {}
         return admin.ModelAdmin.changeform_view(self, request, object_id, form_url, extra_context)
+
+    # The stock actions, for users who may change tasks only (they are
+    # offered to anyone who may view them otherwise). Enabling and disabling
+    # use update(), which sends no signal: the events follow here, as they do
+    # an edit in the form (scheduling.signals), and that is audited.
+
+    @admin.action(description="Enable selected tasks", permissions=["change"])
+    def enable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        with transaction.atomic():
+            super().enable_tasks(request, queryset)
+            _follow(queryset)
+
+    @admin.action(description="Disable selected tasks", permissions=["change"])
+    def disable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        with transaction.atomic():
+            super().disable_tasks(request, queryset)
+            _follow(queryset)
+
+    @admin.action(description="Toggle activity of selected tasks", permissions=["change"])
+    def toggle_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        with transaction.atomic():
+            super().toggle_tasks(request, queryset)
+            _follow(queryset)
+
+    @admin.action(description="Run selected tasks", permissions=["change"])
+    def run_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        # The stock action publishes all or, if one task is unknown, none.
+        self.celery_app.loader.import_default_modules()
+        names = set(queryset.values_list("task", flat=True))
+        if not all(name in self.celery_app.tasks for name in names):
+            super().run_tasks(request, queryset)  # says which one is unknown
+            return
+        # Recorded first, in a transaction a failed publish rolls back.
+        with transaction.atomic():
+            events = ScheduledEvent.objects.filter(periodic_task__in=queryset)
+            audit.record_many(
+                AuditAction.RUN,
+                ((pk, {"via": "admin"}) for pk in events.values_list("pk", flat=True)),
+            )
+            super().run_tasks(request, queryset)
+
+
+def _follow(tasks: QuerySet[PeriodicTask]) -> None:
+    sync.follow_beat_rows(
+        ScheduledEvent.objects.filter(periodic_task__in=tasks), now=timezone.now()
+    )
 
 
 class _TasksUsingSchedule:

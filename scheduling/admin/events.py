@@ -15,8 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from scheduling.admin.audited import AuditedAdmin
 from scheduling.admin.display import local_time
-from scheduling.models import Occurrence, OccurrenceStatus, ScheduledEvent
+from scheduling.models import AuditAction, Occurrence, OccurrenceStatus, ScheduledEvent
 from scheduling.publishing import publish
 from scheduling.services import occurrences as occurrence_services
 
@@ -24,7 +25,7 @@ from scheduling.services import occurrences as occurrence_services
 
 
 @admin.register(ScheduledEvent)
-class ScheduledEventAdmin(admin.ModelAdmin):
+class ScheduledEventAdmin(AuditedAdmin):
     list_display = [
         "id",
         "event_type",
@@ -39,6 +40,9 @@ class ScheduledEventAdmin(admin.ModelAdmin):
     raw_id_fields = ["periodic_task"]
     readonly_fields = ["id", "fired_count", "next_run_at", "created_at", "updated_at"]
     show_full_result_count = False
+    audit_add = AuditAction.SCHEDULE
+    audit_change = AuditAction.CHANGE
+    audit_delete = AuditAction.DELETE
 
     @admin.display(description="Next run (execution zone)", ordering="next_run_at")
     def next_run_local(self, obj: ScheduledEvent) -> str:
@@ -62,7 +66,7 @@ class OccurrenceAdmin(admin.ModelAdmin):
     actions = ["retry"]
     show_full_result_count = False
 
-    @admin.action(description="Retry the selected failed occurrences")
+    @admin.action(description="Retry the selected failed occurrences", permissions=["change"])
     def retry(self, request: HttpRequest, queryset: QuerySet[Occurrence]) -> None:
         ids = [
             str(pk)

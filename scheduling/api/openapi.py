@@ -15,13 +15,15 @@ from django.views.decorators.http import require_GET
 
 from scheduling import registry
 from scheduling.models import EventStatus, ScheduledEvent
-from scheduling.recurrence import FREQUENCIES, MAX_COUNT, WEEKDAYS, known_timezones
-from scheduling.validation import EARLIEST, LATEST
+from scheduling.recurrence import FREQUENCIES, MAX_COUNT, WEEKDAYS
+from scheduling.timecheck import known_timezones
+from scheduling.validation import EARLIEST, LATEST, MAX_PAYLOAD_DEPTH
 
 _ISO_INSTANT = {
     "type": "string",
     "format": "date-time",
-    "description": "ISO 8601 with a UTC offset, e.g. 2026-12-02T09:00:00-05:00.",
+    "description": "ISO 8601 with a UTC offset, e.g. 2026-12-02T09:00:00-05:00. "
+    "The offset is in whole minutes, from -14:00 to +14:00.",
 }
 _ZONE = {"$ref": "#/components/schemas/Timezone"}
 
@@ -53,6 +55,11 @@ _COMMON_ERRORS = {
         "The key's rate budget is spent; nothing was written.",
         {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
     ),
+    "503": _error(
+        "The database or the rate limits' Redis is down or silent; retry. A write may or may "
+        "not have been made: repeat it with the same Idempotency-Key.",
+        {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+    ),
 }
 
 
@@ -75,14 +82,15 @@ def _event_request(extra: dict[str, Any]) -> dict[str, Any]:
         "required": ["type", "entity_id", "scheduled_time", "timezone_context"],
         "properties": {
             "type": {"enum": registry.names()},
-            "service_id": {
-                "type": "string",
-                "description": "Optional; if given, must be the key's service.",
-            },
+            # Each optional field may also be null, meaning absent.
+            "service_id": _nullable(
+                {"type": "string", "description": "Optional; if given, must be the key's service."}
+            ),
             "entity_id": {
                 "type": "string",
                 "pattern": r"\S",
                 "maxLength": _max_length("entity_id"),
+                "description": "No NUL characters or unpaired surrogates (\\ud800).",
             },
             "scheduled_time": {
                 **_ISO_INSTANT,
@@ -90,11 +98,14 @@ def _event_request(extra: dict[str, Any]) -> dict[str, Any]:
                 f"{EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC).",
             },
             "timezone_context": _ref("TimezoneContext"),
-            "payload": {
-                "type": "object",
-                "description": f"Up to {settings.SCHEDULING_MAX_PAYLOAD_BYTES} bytes as "
-                "compact JSON; encrypted at rest.",
-            },
+            "payload": _nullable(
+                {
+                    "type": "object",
+                    "description": f"Up to {settings.SCHEDULING_MAX_PAYLOAD_BYTES} bytes as "
+                    f"compact JSON, nested at most {MAX_PAYLOAD_DEPTH} levels deep "
+                    "(this object is one); encrypted at rest. Absent or null: {}.",
+                }
+            ),
             "recurrence": {"oneOf": [_ref("Recurrence"), {"type": "null"}]},
             **extra,
         },
@@ -104,7 +115,8 @@ def _event_request(extra: dict[str, Any]) -> dict[str, Any]:
 def _schemas() -> dict[str, Any]:
     return {
         "Timezone": {
-            "description": "An IANA timezone name known to tzdata, e.g. America/New_York.",
+            "description": "An IANA timezone name known to tzdata, e.g. America/New_York "
+            "(not the pseudo-zones localtime, posixrules and Factory).",
             "enum": sorted(known_timezones()),
         },
         "TimezoneContext": {
@@ -120,12 +132,14 @@ def _schemas() -> dict[str, Any]:
         },
         "Recurrence": {
             "type": "object",
+            "description": "A rule left with nothing to fire (Mondays only from a Friday "
+            "to the Sunday after, or every firing before until already past) is refused.",
             "additionalProperties": False,
             "required": ["frequency"],
             "properties": {
                 "frequency": {"enum": list(FREQUENCIES)},
-                "interval": {"type": "integer", "minimum": 1, "maximum": 1000},
                 # Each optional field may also be null, meaning absent.
+                "interval": _nullable({"type": "integer", "minimum": 1, "maximum": 1000}),
                 "by_month_day": _nullable(
                     {
                         "type": "array",
@@ -158,6 +172,7 @@ def _schemas() -> dict[str, Any]:
                         "type": "string",
                         "pattern": r"\S",
                         "maxLength": _max_length("idempotency_key"),
+                        "description": "No NUL characters or unpaired surrogates (\\ud800).",
                     }
                 )
             }

@@ -9,6 +9,7 @@ request's own field paths.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
 from scheduling.api.errors import ApiError, bad_request
-from scheduling.validation import payload_size_error
+from scheduling.timecheck import TimeValueError, parse_instant
+from scheduling.validation import MAX_PAYLOAD_DEPTH, NESTED_TOO_DEEPLY, payload_size_error
 
 EVENT_FIELDS = {
     "type",
@@ -40,8 +42,13 @@ _REQUEST_NAMES = {
 }
 
 
-def json_object(request: HttpRequest) -> dict[str, Any]:
-    """The request body as a JSON object; 413 if too big, 400 if not an object."""
+def json_object(request: HttpRequest, *, field_depth: int = 1) -> dict[str, Any]:
+    """The request body as a JSON object; 413 if too big, 400 if not an object.
+
+    ``field_depth`` is how many levels of the body name a field: 1 for an
+    event ("payload"), 3 in a bulk request ("events.3.payload"). A body
+    nested too deeply to read is a 400 naming the field it happens in.
+    """
     try:
         body = request.body
     except RequestDataTooBig:
@@ -50,9 +57,48 @@ def json_object(request: HttpRequest) -> dict[str, Any]:
         data = json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request({"body": [f"not valid JSON: {exc}"]}) from None
+    except RecursionError:
+        # json recurses once per level. The fields are only ever checked after
+        # parsing, so find the one the nesting is in from the text.
+        field = _field_nested_too_deeply(body.decode("utf-8", "replace"), field_depth)
+        raise bad_request({field: [NESTED_TOO_DEEPLY]}) from None
     if not isinstance(data, dict):
         raise bad_request({"body": ["must be a JSON object"]})
     return data
+
+
+# The tokens that open, close or name a place in JSON text; strings whole, so
+# that a bracket or a colon inside one is not taken for structure.
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"\s*:|"(?:[^"\\]|\\.)*"|[\[\]{},]')
+
+
+def _field_nested_too_deeply(text: str, field_depth: int) -> str:
+    """The path, ``field_depth`` levels at most, of the field nesting too deeply in ``text``."""
+    path: list[str | int] = []  # the key or index at each open level
+    for token in _JSON_TOKENS.finditer(text):
+        kind = token.group()
+        if kind in ("{", "["):
+            if len(path) > MAX_PAYLOAD_DEPTH + field_depth:
+                break
+            path.append(0 if kind == "[" else "")
+        elif kind in ("}", "]"):
+            path = path[:-1]
+        elif kind == ",":
+            if path and isinstance(path[-1], int):
+                path[-1] += 1
+        elif kind.endswith(":") and path:
+            path[-1] = _key(kind[:-1].rstrip())
+    names = path[:field_depth]
+    if not names or not isinstance(names[0], str):
+        return "body"
+    return ".".join(str(name) for name in names)
+
+
+def _key(quoted: str) -> str:
+    try:
+        return str(json.loads(quoted, strict=False))
+    except ValueError:
+        return quoted.strip('"')
 
 
 def event_arguments(
@@ -66,6 +112,7 @@ def event_arguments(
     errors: dict[str, list[str]] = {}
     for name in sorted(set(item) - allowed):
         errors[f"{prefix}{name}"] = ["unknown field"]
+    item = _without_nulls(item)  # documented: a field sent as null is absent
     for name in ("type", "entity_id", "scheduled_time", "timezone_context"):
         if name not in item:
             errors[f"{prefix}{name}"] = ["required"]
@@ -73,6 +120,7 @@ def event_arguments(
     if not isinstance(zones, dict):
         errors[f"{prefix}timezone_context"] = ["must be an object"]
         zones = {}
+    zones = _without_nulls(zones)
     for name in sorted(set(zones) - ZONE_FIELDS):
         errors[f"{prefix}timezone_context.{name}"] = ["unknown field"]
     for name in ("resource_timezone", "user_timezone"):
@@ -99,16 +147,21 @@ def event_arguments(
     }
 
 
+def _without_nulls(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 def _instant(value: object, field: str, errors: dict[str, list[str]]) -> datetime | None:
+    """ISO 8601 text as a datetime; what it must be (aware, in range) the validation says."""
     if value is None:
         return None
     if not isinstance(value, str):
         errors[field] = ["must be an ISO 8601 string with an offset"]
         return None
     try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        errors[field] = [f"not an ISO 8601 datetime: {value!r}"]
+        return parse_instant(value)
+    except TimeValueError as exc:
+        errors[field] = [str(exc)]
         return None
 
 
@@ -117,6 +170,20 @@ def query_instant(value: str | None, field: str, errors: dict[str, list[str]]) -
     if value is None:
         return None
     return _instant(value.replace(" ", "+"), field, errors)
+
+
+def query_count(
+    value: str | None, field: str, errors: dict[str, list[str]], *, default: int, maximum: int
+) -> int:
+    """A whole-number query parameter from 1 to ``maximum``; ``default`` if absent or bad."""
+    if value is None:
+        return default
+    # ASCII digits only: str.isdigit() is also true of "²", which int() refuses,
+    # and int() reads "١٢" as 12.
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= maximum:
+        errors[field] = [f"must be a whole number from 1 to {maximum}"]
+        return default
+    return int(value)
 
 
 def request_field_names(errors: Mapping[str, list[str]], prefix: str = "") -> dict[str, list[str]]:

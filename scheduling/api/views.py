@@ -14,6 +14,7 @@ from scheduling.api.parsing import (
     EVENT_FIELDS,
     event_arguments,
     json_object,
+    query_count,
     query_instant,
     request_field_names,
 )
@@ -43,7 +44,7 @@ def schedule(request: HttpRequest, key: ApiKey) -> JsonResponse:
 @api_endpoint("POST")
 def schedule_bulk(request: HttpRequest, key: ApiKey) -> JsonResponse:
     """Schedule many events in one transaction: all of them, or none."""
-    body = json_object(request)
+    body = json_object(request, field_depth=3)  # events.<index>.<field>
     unknown = {name: ["unknown field"] for name in sorted(set(body) - {"events"})}
     if unknown:
         raise bad_request(unknown)
@@ -98,10 +99,11 @@ def upcoming(request: HttpRequest, key: ApiKey) -> JsonResponse:
     params = request.GET
     require_own_service(key, params, "service_id")
     errors = {name: ["unknown parameter"] for name in sorted(set(params) - UPCOMING_PARAMS)}
-    errors.update({name: ["must not contain NUL"] for name, v in params.items() if "\x00" in v})
     start = query_instant(params.get("start_time"), "start_time", errors)
     end = query_instant(params.get("end_time"), "end_time", errors)
-    limit = _limit(params.get("limit"), errors)
+    limit = query_count(
+        params.get("limit"), "limit", errors, default=UPCOMING_LIMIT_MAX, maximum=UPCOMING_LIMIT_MAX
+    )
     if errors:
         raise bad_request(errors)
     try:
@@ -116,15 +118,6 @@ def upcoming(request: HttpRequest, key: ApiKey) -> JsonResponse:
     except EventValidationError as exc:
         raise _validation_error(exc) from None
     return JsonResponse(events, safe=False)
-
-
-def _limit(raw: str | None, errors: dict[str, list[str]]) -> int:
-    if raw is None:
-        return UPCOMING_LIMIT_MAX
-    if not raw.isdigit() or not 1 <= int(raw) <= UPCOMING_LIMIT_MAX:
-        errors["limit"] = [f"must be a whole number from 1 to {UPCOMING_LIMIT_MAX}"]
-        return UPCOMING_LIMIT_MAX
-    return int(raw)
 
 
 def _validation_error(exc: EventValidationError, prefix: str = "") -> ApiError:

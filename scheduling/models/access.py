@@ -45,7 +45,14 @@ class AuditAction(models.TextChoices):
     SCHEDULE = "event.schedule"
     CANCEL = "event.cancel"
     RESCHEDULE = "event.reschedule"
+    # The admin's event editor: fields saved (their names only), or the row deleted.
+    CHANGE = "event.change"
+    DELETE = "event.delete"
+    # A failed occurrence sent again, or a run started by hand (the admin's actions).
+    RETRY = "event.retry"
+    RUN = "event.run"
     KEY_CREATE = "api_key.create"
+    KEY_CHANGE = "api_key.change"
     KEY_REVOKE = "api_key.revoke"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from scheduling import audit, calendar
-from scheduling.exceptions import IdempotencyConflict
+from scheduling.exceptions import EventValidationError, IdempotencyConflict
 from scheduling.models import (
     AuditAction,
     EventStatus,
@@ -21,7 +22,7 @@ from scheduling.models import (
     ScheduledEvent,
 )
 from scheduling.services import beat_rows
-from scheduling.validation import EventSpec, build_event_spec
+from scheduling.validation import EventSpec, build_event_spec, event_uuid, require_event_uuid
 
 
 def schedule_event(
@@ -45,7 +46,9 @@ def schedule_event(
     event. Raise EventValidationError, writing nothing, on bad input, and
     IdempotencyConflict when a key is reused for a different event.
     """
+    now = timezone.now()
     spec = build_event_spec(
+        now=now,
         event_type=event_type,
         entity_id=entity_id,
         scheduled_time=scheduled_time,
@@ -57,7 +60,7 @@ def schedule_event(
         idempotency_key=idempotency_key,
         execution_timezone=execution_timezone,
     )
-    return _schedule_specs([spec])[0][0]
+    return _schedule_specs([spec], now=now)[0][0]
 
 
 def schedule_or_get_event(**arguments: Any) -> tuple[ScheduledEvent, bool]:
@@ -66,7 +69,8 @@ def schedule_or_get_event(**arguments: Any) -> tuple[ScheduledEvent, bool]:
     The flag is False when an earlier request already scheduled it: the
     HTTP API answers such a repeat with 200 instead of 201.
     """
-    return _schedule_specs([build_event_spec(**arguments)])[0]
+    now = timezone.now()
+    return _schedule_specs([build_event_spec(**arguments, now=now)], now=now)[0]
 
 
 def schedule_events(events: Iterable[Mapping[str, Any]]) -> list[ScheduledEvent]:
@@ -77,17 +81,17 @@ def schedule_events(events: Iterable[Mapping[str, Any]]) -> list[ScheduledEvent]
     prefixed with the item's index, ``"3.scheduled_time"``) and nothing is
     written.
     """
-    return [event for event, _new in _schedule_specs(_build_specs(list(events)))]
+    now = timezone.now()
+    specs = _build_specs(list(events), now=now)
+    return [event for event, _new in _schedule_specs(specs, now=now)]
 
 
-def _build_specs(items: Sequence[Mapping[str, Any]]) -> list[EventSpec]:
-    from scheduling.exceptions import EventValidationError
-
+def _build_specs(items: Sequence[Mapping[str, Any]], *, now: datetime) -> list[EventSpec]:
     specs: list[EventSpec] = []
     errors: dict[str, list[str]] = {}
     for index, item in enumerate(items):
         try:
-            specs.append(build_event_spec(**item))
+            specs.append(build_event_spec(**item, now=now))
         except EventValidationError as exc:
             errors.update({f"{index}.{k}": v for k, v in exc.message_dict.items()})
         except TypeError as exc:
@@ -97,8 +101,9 @@ def _build_specs(items: Sequence[Mapping[str, Any]]) -> list[EventSpec]:
     return specs
 
 
-def _schedule_specs(specs: Sequence[EventSpec]) -> list[tuple[ScheduledEvent, bool]]:
-    now = timezone.now()
+def _schedule_specs(
+    specs: Sequence[EventSpec], *, now: datetime
+) -> list[tuple[ScheduledEvent, bool]]:
     try:
         with transaction.atomic():
             return _insert_new(specs, now=now)
@@ -148,33 +153,61 @@ def _find_duplicate(spec: EventSpec) -> ScheduledEvent | None:
     scheduled event with the same type, entity and time, if there is one.
     """
     if spec.idempotency_key is not None:
-        existing = ScheduledEvent.objects.filter(
+        keyed = ScheduledEvent.objects.filter(
             service_id=spec.service_id, idempotency_key=spec.idempotency_key
         ).first()
-        if existing is not None:
-            if _identity(existing) != _identity(spec):
-                raise IdempotencyConflict(
-                    {"idempotency_key": f"already used for a different event ({existing.id})"}
-                )
-            return existing
-    return ScheduledEvent.objects.filter(
+        if keyed is not None:
+            return _same_event(keyed, spec)
+    natural = ScheduledEvent.objects.filter(
         service_id=spec.service_id,
         event_type=spec.event_type,
         entity_id=spec.entity_id,
         scheduled_time=spec.scheduled_time,
         status=EventStatus.SCHEDULED,
     ).first()
+    if (
+        natural is not None
+        and spec.idempotency_key is not None
+        and natural.idempotency_key == spec.idempotency_key
+    ):
+        # A concurrent request with this key committed between the two
+        # lookups (on PostgreSQL each statement sees the commits made before
+        # it): it is the keyed event after all, and must match.
+        return _same_event(natural, spec)
+    return natural
+
+
+def _same_event(existing: ScheduledEvent, spec: EventSpec) -> ScheduledEvent:
+    """``existing``, which has the spec's key; raise IdempotencyConflict if it is another event."""
+    if _identity(existing) != _identity(spec):
+        raise IdempotencyConflict(
+            {"idempotency_key": f"already used for a different event ({existing.id})"}
+        )
+    return existing
 
 
 def _identity(event: ScheduledEvent | EventSpec) -> tuple[Any, ...]:
-    """What must match for a repeated idempotency key to name the same event."""
+    """What must match for a repeated idempotency key to name the same event.
+
+    Payload and recurrence compare as JSON text: Python holds 1 == 1.0 ==
+    True, but a handler reading the payload sees which one it was given.
+    """
     return (
         event.event_type,
         event.entity_id,
         event.scheduled_time,
-        event.payload,
-        event.recurrence,
+        event.resource_timezone,
+        event.user_timezone,
+        event.execution_timezone,
+        _as_json(event.payload),
+        _as_json(event.recurrence),
     )
+
+
+def _as_json(value: Any) -> str:
+    # Both sides are JSON round trips (the spec's payload is stored as read
+    # back), so their keys are strings and sort.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _create_events(specs: list[EventSpec], *, now: datetime) -> list[ScheduledEvent]:
@@ -252,32 +285,24 @@ def cancel_event(event_id: uuid.UUID | str) -> Cancellation:
     The result is true if it was scheduled and is now cancelled, false if it
     is unknown or was not scheduled (already cancelled, completed or failed).
     """
-    try:
-        event_uuid = uuid.UUID(str(event_id))
-    except ValueError:
+    pk = event_uuid(event_id)
+    if pk is None:
         return Cancellation(cancelled=False)
     # A claim on the status: of two concurrent cancels, one wins. The update
     # also locks the row, which a worker starting a firing locks too: either
     # the worker started first (the occurrence is running, seen below) or it
     # waits and then sees the event cancelled and skips the firing.
-    claimed = ScheduledEvent.objects.filter(id=event_uuid, status=EventStatus.SCHEDULED).update(
+    claimed = ScheduledEvent.objects.filter(id=pk, status=EventStatus.SCHEDULED).update(
         status=EventStatus.CANCELLED, next_run_at=None, updated_at=timezone.now()
     )
     if not claimed:
         return Cancellation(cancelled=False)
-    task_id = (
-        ScheduledEvent.objects.filter(id=event_uuid)
-        .values_list("periodic_task_id", flat=True)
-        .get()
-    )
+    task_id = ScheduledEvent.objects.filter(id=pk).values_list("periodic_task_id", flat=True).get()
     if task_id is not None:
         beat_rows.disable_periodic_tasks([task_id])
-    in_progress = Occurrence.objects.filter(
-        event_id=event_uuid, status=OccurrenceStatus.RUNNING
-    ).exists()
-    audit.record(
-        AuditAction.CANCEL, event_uuid, **({"firing_in_progress": True} if in_progress else {})
-    )
+    in_progress = Occurrence.objects.filter(event_id=pk, status=OccurrenceStatus.RUNNING).exists()
+    details = {"firing_in_progress": True} if in_progress else {}
+    audit.record(AuditAction.CANCEL, pk, **details)
     return Cancellation(cancelled=True, firing_in_progress=in_progress)
 
 
@@ -293,13 +318,15 @@ def reschedule_event(
 
     The old event is cancelled (its history stays); the new one keeps its
     type, entity, zones and, unless given, payload and recurrence. Raise
+    EventValidationError if ``event_id`` is not a UUID, and
     ScheduledEvent.DoesNotExist if no scheduled event has this id.
 
     A firing of the old event not yet started when this commits is skipped;
     one already running runs to its end, and the new event's
     ``replaced_firing_in_progress`` is then true (see ``Cancellation``).
     """
-    old = ScheduledEvent.objects.select_for_update().get(id=event_id, status=EventStatus.SCHEDULED)
+    pk = require_event_uuid(event_id)
+    old = ScheduledEvent.objects.select_for_update().get(id=pk, status=EventStatus.SCHEDULED)
     cancellation = cancel_event(old.id)
     new = schedule_event(
         event_type=old.event_type,

@@ -29,10 +29,11 @@ from django.db.models import F, QuerySet, prefetch_related_objects
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
-from scheduling import calendar
+from scheduling import audit, calendar
 from scheduling.misfire import lateness_beyond_grace
 from scheduling.models import (
     FINAL_OCCURRENCE_STATUSES,
+    AuditAction,
     EventStatus,
     Occurrence,
     OccurrenceStatus,
@@ -381,4 +382,8 @@ def retry_failed(occurrence_ids: list[str], *, now: datetime) -> list[Dispatch]:
         ScheduledEvent.objects.filter(
             pk__in=[event_id for event_id, _, _ in failed], status=EventStatus.FAILED
         ).update(status=EventStatus.SCHEDULED, updated_at=now)
+        audit.record_many(
+            AuditAction.RETRY,
+            ((event_id, {"occurrence_id": str(pk)}) for event_id, pk, _ in failed),
+        )
     return [Dispatch(str(event_id), str(pk), task_id) for event_id, pk, task_id in failed]

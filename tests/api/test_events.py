@@ -106,8 +106,6 @@ class TestUpcoming:
     @pytest.mark.parametrize(
         "params",
         [
-            # Found by fuzzing: PostgreSQL refuses offsets past ±15:59 (a 500).
-            {"end_time": "2026-12-03T00:00:00-20:41"},
             {"start_time": "0001-01-01T00:00:00Z", "end_time": "9999-12-31T23:59:59.999999Z"},
             {"start_time": "0001-01-01T00:00:00+00:30"},
         ],
@@ -149,13 +147,24 @@ class TestUpcoming:
                 "end_time",
             ),
             ({"limit": "0"}, "limit"),
+            # Found by fuzzing: PostgreSQL refuses offsets past ±15:59 (a 500).
+            ({"end_time": "2026-12-03T00:00:00-20:41"}, "end_time"),
+            # Issue 10: "²" passes str.isdigit() and then int() fails (a 500).
+            ({"limit": "²"}, "limit"),
+            ({"limit": "١٢"}, "limit"),
+            ({"limit": "-1"}, "limit"),
+            ({"limit": "1e3"}, "limit"),
+            ({"timezone": "localtime"}, "timezone"),
+            ({"timezone": "Factory"}, "timezone"),
+            ({"start_time": "2026-12-01T00:00:00+23:59:59.999999"}, "start_time"),
         ],
     )
-    def test_a_bad_parameter_is_400_naming_it(self, api, params, field):
+    def test_a_bad_parameter_is_400_naming_it(self, api, unchanged, params, field):
         response = api.get("/api/events/upcoming", params)
 
-        assert response.status_code == 400
+        assert response.status_code == 400, response.content
         assert field in response.json()["errors"]
+        unchanged()
 
 
 class TestBulk:
@@ -186,6 +195,24 @@ class TestBulk:
 
         assert response.status_code == 400
         assert "naive" in response.json()["errors"]["events.1.scheduled_time"][0]
+        unchanged()
+
+    @pytest.mark.parametrize(
+        ("item", "field"),
+        [
+            # Issue 10: UnicodeEncodeError on writing (a 500).
+            (event_body(entity_id="b", idempotency_key="\ud800"), "events.1.idempotency_key"),
+            (event_body(entity_id="\ud800"), "events.1.entity_id"),
+        ],
+    )
+    def test_bad_text_in_one_event_names_its_index_and_writes_nothing(
+        self, api, unchanged, item, field
+    ):
+        response = api.post("/api/events/bulk", {"events": [event_body(), item]})
+
+        assert response.status_code == 400, response.content
+        assert list(response.json()["errors"]) == [field]
+        assert "Unicode" in response.json()["errors"][field][0]
         unchanged()
 
     def test_items_carry_their_own_idempotency_keys(self, api):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -70,6 +72,10 @@ def test_an_idempotency_key_reused_for_another_event_is_409_and_writes_nothing(a
     assert _snapshot() == before
 
 
+def _zones(zone: str) -> dict[str, Any]:
+    return event_body(timezone_context={"resource_timezone": zone, "user_timezone": zone})
+
+
 def _snapshot() -> tuple[int, int]:
     return ScheduledEvent.objects.count(), AuditEntry.objects.count()
 
@@ -109,6 +115,44 @@ def _snapshot() -> tuple[int, int]:
         (event_body(entity_id="appt\x00"), "entity_id", "NUL"),
         (event_body(colour="red"), "colour", "unknown field"),
         ({"type": "DATA_CLEANUP"}, "entity_id", "required"),
+        # Issue 10: server errors (UnicodeEncodeError, OverflowError) ...
+        (event_body(entity_id="\ud800"), "entity_id", "Unicode"),
+        (
+            event_body(recurrence={"frequency": "DAILY", "until": "9999-12-31T23:59:59-01:00"}),
+            "recurrence.until",
+            "9999",
+        ),
+        # ... and garbage that was accepted.
+        (_zones("localtime"), "timezone_context.resource_timezone", "unknown IANA timezone"),
+        (_zones("posixrules"), "timezone_context.resource_timezone", "unknown IANA timezone"),
+        (_zones("Factory"), "timezone_context.resource_timezone", "unknown IANA timezone"),
+        (
+            event_body(recurrence={"frequency": "DAILY", "timezone": "localtime"}),
+            "recurrence.timezone",
+            "unknown IANA timezone",
+        ),
+        (event_body(scheduled_time="2026-12-02T09:00:00-05:00\x00"), "scheduled_time", "ISO 8601"),
+        (event_body(scheduled_time="2026-12-02T09:00:00\x00-05:00"), "scheduled_time", "ISO 8601"),
+        (
+            event_body(scheduled_time="2026-12-02T09:00:00+23:59:59.999999"),
+            "scheduled_time",
+            "whole minutes",
+        ),
+        (event_body(scheduled_time="2026-12-02T09:00:00+05:30:30"), "scheduled_time", "minutes"),
+        (event_body(scheduled_time="2026-12-02T09:00:00-20:41"), "scheduled_time", "-14:00"),
+        (
+            # Fri 2026-12-04 to Sun 2026-12-06, on Mondays only: it can never fire.
+            event_body(
+                scheduled_time="2026-12-04T09:00:00-05:00",
+                recurrence={
+                    "frequency": "WEEKLY",
+                    "by_weekday": ["MO"],
+                    "until": "2026-12-06T23:59:59-05:00",
+                },
+            ),
+            "recurrence.until",
+            "2026-12-07T09:00:00-05:00",
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
@@ -119,7 +163,88 @@ def test_bad_input_is_400_naming_the_field_and_writes_nothing(api, unchanged, bo
     assert response["Content-Type"] == "application/json"
     messages = response.json()["errors"][field]
     assert any(says in message for message in messages), messages
+    assert_http_words(response.json())
     unchanged()
+
+
+def assert_http_words(answer: dict[str, Any]) -> None:
+    """Messages an HTTP caller can act on: no Python attribute or exception names."""
+    words = " ".join([answer["message"], *(m for ms in answer["errors"].values() for m in ms)])
+    for python in ("tzinfo", "ZoneInfo", "Error", "Exception", "datetime("):
+        assert python not in words, words
+
+
+def _nested_text(depth: int) -> str:
+    return '{"a":' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
+@pytest.mark.parametrize("depth", [33, 500, 1_000, 100_000])
+@pytest.mark.parametrize(
+    ("template", "field"),
+    [
+        (json.dumps(event_body(payload="NESTED")), "payload"),
+        (json.dumps({"events": [event_body(), event_body(payload="NESTED")]}), "events.1.payload"),
+    ],
+    ids=["schedule", "bulk"],
+)
+def test_a_payload_nested_too_deeply_is_400_naming_it(api, unchanged, depth, template, field):
+    url = "/api/events/bulk" if template.startswith('{"events"') else URL
+    response = api.post(url, template.replace('"NESTED"', _nested_text(depth)))
+
+    assert response.status_code == 400, response.content
+    assert "32 levels" in response.json()["errors"][field][0]
+    assert_http_words(response.json())
+    unchanged()
+
+
+def test_deep_nesting_elsewhere_is_400_naming_the_field(api, unchanged):
+    body = json.dumps(event_body(type="NESTED")).replace('"NESTED"', "[" * 5000 + "]" * 5000)
+    response = api.post(URL, body)
+
+    assert response.status_code == 400, response.content
+    assert "type" in response.json()["errors"]
+    unchanged()
+
+
+def test_a_payload_nested_32_levels_deep_is_accepted(api):
+    body = json.dumps(event_body(payload="NESTED")).replace('"NESTED"', _nested_text(32))
+    assert api.post(URL, body).status_code == 201
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/GMT+5", "Europe/Kyiv"])
+def test_real_iana_zones_are_accepted(api, zone):
+    assert api.post(URL, _zones(zone)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("field", "default"),
+    [("payload", {}), ("service_id", "backend"), ("recurrence", None)],
+)
+def test_an_optional_field_sent_as_null_counts_as_absent(api, field, default):
+    # docs/http-api.md: "an optional field sent as null counts as absent".
+    response = api.post(URL, event_body(**{field: None}))
+
+    assert response.status_code == 201, response.content
+    event = ScheduledEvent.objects.get(id=response.json()["event_id"])
+    assert getattr(event, field) == default
+
+
+def test_a_null_recurrence_interval_counts_as_absent(api):
+    response = api.post(URL, event_body(recurrence={"frequency": "DAILY", "interval": None}))
+
+    assert response.status_code == 201, response.content
+    assert ScheduledEvent.objects.get().recurrence["interval"] == 1
+
+
+@pytest.mark.parametrize(("first", "again"), [(1, True), (1, 1.0)])
+def test_a_key_reused_with_a_payload_python_calls_equal_is_409(api, first, again):
+    api.post(URL, event_body(payload={"n": first}), **{"Idempotency-Key": "k-1"})
+    before = _snapshot()
+
+    response = api.post(URL, event_body(payload={"n": again}), **{"Idempotency-Key": "k-1"})
+
+    assert response.status_code == 409, response.content
+    assert _snapshot() == before
 
 
 @pytest.mark.parametrize(

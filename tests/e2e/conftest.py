@@ -2,7 +2,8 @@
 
 They run as the Procfile runs them, on whatever ``DATABASE_URL`` and
 ``CELERY_BROKER_URL`` the test run uses: SQLite and the filesystem broker by
-default, PostgreSQL and Redis in the second pass of scripts/test.sh.
+default, PostgreSQL and Redis, then PostgreSQL and RabbitMQ, in the later
+passes of scripts/test.sh.
 """
 
 from __future__ import annotations
@@ -32,11 +33,36 @@ def subprocess_database_url() -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def _flush_redis_broker() -> None:
-    if settings.CELERY_BROKER_URL.startswith("redis"):
+# The Procfile worker's queues.
+QUEUES = ("backend-events", "celery")
+
+
+def reset_broker() -> None:
+    """Empty the run's broker: no message of an earlier test or run reaches this one.
+
+    The filesystem broker needs nothing: each test's processes get a broker
+    folder of their own (under their VAR_DIR).
+    """
+    if settings.BROKER_KIND == "redis":
         import redis
 
         redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    elif settings.BROKER_KIND == "rabbitmq":
+        _purge_queues(settings.CELERY_BROKER_URL)
+
+
+def _purge_queues(url: str) -> None:
+    from kombu import Connection
+
+    with Connection(url) as conn:
+        for queue in QUEUES:
+            channel = conn.channel()
+            try:
+                channel.queue_purge(queue)
+            except conn.channel_errors:
+                pass  # never declared on this vhost yet: nothing to purge
+            finally:
+                conn.maybe_close_channel(channel)
 
 
 class Processes:
@@ -119,7 +145,7 @@ class Processes:
 WORKER_ARGS = (
     "worker",
     "-Q",
-    "backend-events,celery",
+    ",".join(QUEUES),
     "--concurrency=2",
     "--loglevel=INFO",
     "--without-mingle",
@@ -134,7 +160,7 @@ def live_system(
 ) -> Iterator[Processes]:
     """A worker (the Procfile's queues) and a beat (the project's scheduler)."""
     with django_db_blocker.unblock():
-        _flush_redis_broker()
+        reset_broker()
         processes = Processes(tmp_path_factory.mktemp("live"))
         processes.start("worker", *WORKER_ARGS)
         processes.start("beat", *BEAT_ARGS)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from scheduling import schedule_event
 from scheduling.models import Occurrence, OccurrenceStatus
 from tests.conftest import event_kwargs
-from tests.e2e.conftest import BEAT_ARGS, WORKER_ARGS, Processes, _flush_redis_broker, wait_until
+from tests.e2e.conftest import BEAT_ARGS, WORKER_ARGS, Processes, reset_broker, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -22,7 +22,7 @@ LOCK_LINE = "beat lock acquired"
 
 @pytest.fixture
 def two_beats(tmp_path) -> Iterator[Processes]:
-    _flush_redis_broker()
+    reset_broker()
     processes = Processes(tmp_path)
     processes.start("worker", *WORKER_ARGS)
     processes.start("beat-a", *BEAT_ARGS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from datetime import timezone as fixed_offset
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +21,7 @@ from scheduling import (
     schedule_event,
     schedule_events,
 )
-from scheduling.models import EventStatus, ScheduledEvent
+from scheduling.models import AuditEntry, EventStatus, ScheduledEvent
 from tests.conftest import event_kwargs
 
 pytestmark = pytest.mark.django_db
@@ -27,12 +29,27 @@ pytestmark = pytest.mark.django_db
 NY = ZoneInfo("America/New_York")
 
 
-def table_counts() -> tuple[int, int, int, int]:
+def table_counts() -> tuple[int, int, int, int, int]:
     return (
         ScheduledEvent.objects.count(),
         PeriodicTask.objects.count(),
         ClockedSchedule.objects.count(),
         CrontabSchedule.objects.count(),
+        AuditEntry.objects.count(),
+    )
+
+
+def nested(depth: int) -> dict[str, Any]:
+    """A payload ``depth`` objects deep, built without recursion."""
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def offset(hours: int, minutes: int = 0, seconds: int = 0, microseconds: int = 0) -> Any:
+    return fixed_offset(
+        timedelta(hours=hours, minutes=minutes, seconds=seconds, microseconds=microseconds)
     )
 
 
@@ -57,6 +74,12 @@ class TestOneOff:
     def test_kwargs_carry_the_event_id_and_no_payload(self, frozen_now: datetime) -> None:
         event = schedule_event(**event_kwargs(payload={"secret": "s3cr3t"}))
         assert json.loads(event.periodic_task.kwargs) == {"event_id": str(event.id)}
+
+    def test_the_payload_comes_back_as_stored_a_json_round_trip(self, frozen_now) -> None:
+        event = schedule_event(**event_kwargs(payload={1: (2,)}, idempotency_key="k"))
+        assert event.payload == {"1": [2]}
+        again = schedule_event(**event_kwargs(payload={"1": [2]}, idempotency_key="k"))
+        assert again.id == event.id
 
     def test_execution_timezone_defaults_to_the_resource_timezone(self, frozen_now) -> None:
         event = schedule_event(**event_kwargs())
@@ -119,7 +142,71 @@ class TestBadInputChangesNothing:
             ({"recurrence": {"frequency": "YEARLY"}}, "recurrence.frequency"),
             ({"recurrence": {"frequency": "DAILY", "interval": -1}}, "recurrence.interval"),
             ({"recurrence": "DAILY"}, "recurrence"),
+            # Issue 10: these escaped as RecursionError, UnicodeEncodeError or
+            # OverflowError, or were accepted.
+            ({"payload": nested(2_000)}, "payload"),
+            ({"payload": nested(33)}, "payload"),
+            ({"entity_id": "\ud800"}, "entity_id"),
+            ({"idempotency_key": "key-\ud800"}, "idempotency_key"),
+            (
+                {"recurrence": {"frequency": "DAILY", "until": "9999-12-31T23:59:59-01:00"}},
+                "recurrence.until",
+            ),
+            (
+                {
+                    "recurrence": {
+                        "frequency": "DAILY",
+                        "until": datetime(9999, 12, 31, 23, 59, 59, tzinfo=offset(-1)),
+                    }
+                },
+                "recurrence.until",
+            ),
+            ({"resource_timezone": "localtime"}, "resource_timezone"),
+            ({"user_timezone": "posixrules"}, "user_timezone"),
+            ({"execution_timezone": "Factory"}, "execution_timezone"),
+            (
+                {"recurrence": {"frequency": "DAILY", "timezone": "localtime"}},
+                "recurrence.timezone",
+            ),
+            (
+                {"scheduled_time": datetime(2026, 12, 2, 9, tzinfo=offset(23, 59, 59, 999_999))},
+                "scheduled_time",
+            ),
+            (
+                {"scheduled_time": datetime(2026, 12, 2, 9, tzinfo=offset(5, 30, 30))},
+                "scheduled_time",
+            ),
+            ({"scheduled_time": datetime(2026, 12, 2, 9, tzinfo=offset(-15))}, "scheduled_time"),
+            (
+                # Fri 2026-12-04 to Sun 2026-12-06, on Mondays only: it can never fire.
+                {
+                    "scheduled_time": datetime(2026, 12, 4, 9, 0, tzinfo=NY),
+                    "recurrence": {
+                        "frequency": "WEEKLY",
+                        "by_weekday": ["MO"],
+                        "until": "2026-12-06T23:59:59-05:00",
+                    },
+                },
+                "recurrence.until",
+            ),
+            (
+                # Day 31 in Aprils only (every 12 months from 30 April): never.
+                {
+                    "scheduled_time": datetime(2027, 4, 30, 9, 0, tzinfo=NY),
+                    "recurrence": {"frequency": "MONTHLY", "interval": 12, "by_month_day": [31]},
+                },
+                "recurrence",
+            ),
+            (
+                # Every firing up to until is already past (NOW is 2026-12-01).
+                {
+                    "scheduled_time": datetime(2026, 1, 1, 9, 0, tzinfo=NY),
+                    "recurrence": {"frequency": "DAILY", "until": "2026-02-01T00:00:00Z"},
+                },
+                "recurrence.until",
+            ),
         ],
+        ids=lambda value: value if isinstance(value, str) else "",
     )
     def test_it_raises_one_error_naming_the_field_and_writes_nothing(
         self, frozen_now, overrides: dict, field: str
@@ -129,6 +216,24 @@ class TestBadInputChangesNothing:
             schedule_event(**event_kwargs(**overrides))
         assert field in caught.value.message_dict
         assert table_counts() == before
+
+    def test_a_bad_item_in_a_bulk_call_names_its_index_and_writes_nothing(self, frozen_now):
+        items = [event_kwargs(idempotency_key="a"), event_kwargs(idempotency_key="\ud800")]
+        before = table_counts()
+        with pytest.raises(EventValidationError) as caught:
+            schedule_events(items)
+        assert list(caught.value.message_dict) == ["1.idempotency_key"]
+        assert table_counts() == before
+
+    @pytest.mark.parametrize("zone", ["UTC", "Etc/GMT+5", "America/Argentina/Buenos_Aires"])
+    def test_real_iana_zones_are_still_accepted(self, frozen_now, zone: str) -> None:
+        event = schedule_event(**event_kwargs(resource_timezone=zone, user_timezone=zone))
+        assert event.timezone_context["resource_timezone"] == zone
+
+    def test_a_payload_nested_32_levels_deep_is_accepted(self, frozen_now) -> None:
+        event = schedule_event(**event_kwargs(payload=nested(32)))
+        event.refresh_from_db()
+        assert event.payload == nested(32)
 
     def test_every_bad_field_is_reported_at_once(self, frozen_now) -> None:
         with pytest.raises(EventValidationError) as caught:
@@ -148,7 +253,7 @@ class TestBadInputChangesNothing:
         with pytest.raises(EventValidationError) as caught:
             schedule_events(items)
         assert "1.scheduled_time" in caught.value.message_dict
-        assert table_counts() == (0, 0, 0, 0)
+        assert table_counts() == (0, 0, 0, 0, 0)
 
 
 class TestIdempotency:
@@ -168,6 +273,28 @@ class TestIdempotency:
         with pytest.raises(IdempotencyConflict):
             schedule_event(**event_kwargs(idempotency_key="k-1", entity_id="appt-2"))
         assert ScheduledEvent.objects.count() == 1
+
+    @pytest.mark.parametrize(("first", "again"), [(1, True), (0, False), (1, 1.0)])
+    def test_a_key_reused_with_a_payload_python_calls_equal_is_a_conflict(
+        self, frozen_now, first: object, again: object
+    ) -> None:
+        # 1 == True == 1.0 in Python, but they are different JSON and a
+        # handler reading the payload sees the difference.
+        schedule_event(**event_kwargs(idempotency_key="k-1", payload={"n": first}))
+        before = table_counts()
+        with pytest.raises(IdempotencyConflict):
+            schedule_event(**event_kwargs(idempotency_key="k-1", payload={"n": again}))
+        assert table_counts() == before
+
+    def test_a_key_reused_with_another_zone_is_a_conflict(self, frozen_now) -> None:
+        schedule_event(**event_kwargs(idempotency_key="k-1"))
+        with pytest.raises(IdempotencyConflict):
+            schedule_event(**event_kwargs(idempotency_key="k-1", user_timezone="Asia/Tokyo"))
+
+    def test_the_same_payload_in_another_key_order_is_the_same_event(self, frozen_now) -> None:
+        first = schedule_event(**event_kwargs(idempotency_key="k-1", payload={"a": 1, "b": 2}))
+        again = schedule_event(**event_kwargs(idempotency_key="k-1", payload={"b": 2, "a": 1}))
+        assert again.id == first.id
 
     def test_keys_are_per_service(self, frozen_now) -> None:
         a = schedule_event(**event_kwargs(idempotency_key="k-1"))
@@ -212,7 +339,7 @@ class TestIdempotency:
                     event_kwargs(idempotency_key="k", entity_id="appt-2"),
                 ]
             )
-        assert table_counts() == (0, 0, 0, 0)
+        assert table_counts() == (0, 0, 0, 0, 0)
 
 
 class TestCancel:
@@ -230,6 +357,7 @@ class TestCancel:
         assert cancel_event(event.id).cancelled is False
         assert not cancel_event("00000000-0000-0000-0000-000000000000")
         assert not cancel_event("not-a-uuid")
+        assert not cancel_event("\ud800")
 
 
 class TestReschedule:
@@ -242,6 +370,22 @@ class TestReschedule:
         assert new.next_run_at.isoformat() == "2026-12-02T16:00:00+00:00"
         assert new.payload == old.payload
         assert ScheduledEvent.objects.filter(status=EventStatus.SCHEDULED).count() == 1
+
+    @pytest.mark.parametrize("event_id", ["not-a-uuid", "\ud800"])
+    def test_an_id_that_is_not_a_uuid_is_a_validation_error(self, frozen_now, event_id) -> None:
+        # Was Django's own ValidationError ("... is not a valid UUID").
+        before = table_counts()
+        with pytest.raises(EventValidationError) as caught:
+            reschedule_event(event_id, scheduled_time=datetime(2026, 12, 3, 9, 0, tzinfo=NY))
+        assert "event_id" in caught.value.message_dict
+        assert table_counts() == before
+
+    def test_an_unknown_id_is_still_does_not_exist(self, frozen_now) -> None:
+        with pytest.raises(ScheduledEvent.DoesNotExist):
+            reschedule_event(
+                "00000000-0000-0000-0000-000000000000",
+                scheduled_time=datetime(2026, 12, 3, 9, 0, tzinfo=NY),
+            )
 
     def test_a_naive_new_time_is_rejected_and_the_old_event_stays(self, make_event, frozen_now):
         old = make_event()

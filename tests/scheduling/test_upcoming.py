@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from datetime import timezone as fixed_offset
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -85,6 +86,26 @@ def test_a_window_starting_later_jumps_to_it(frozen_now) -> None:
         ({"end_time": datetime(2026, 12, 1)}, "end_time"),
         ({"timezone": "Atlantis/Capital"}, "timezone"),
         ({"start_time": NOW, "end_time": NOW - timedelta(days=1)}, "end_time"),
+        # Issue 10: a ValueError, a UnicodeEncodeError, or accepted.
+        ({"limit": -1}, "limit"),
+        ({"limit": 0}, "limit"),
+        ({"limit": True}, "limit"),
+        ({"limit": "10"}, "limit"),
+        ({"entity_id": "\ud800"}, "entity_id"),
+        ({"entity_id": "appt\x00"}, "entity_id"),
+        ({"timezone": "localtime"}, "timezone"),
+        (
+            {
+                "start_time": datetime(
+                    2026, 12, 1, tzinfo=fixed_offset(timedelta(hours=23, minutes=59))
+                )
+            },
+            "start_time",
+        ),
+        (
+            {"end_time": datetime(9999, 12, 31, 23, tzinfo=fixed_offset(-timedelta(hours=1)))},
+            "end_time",
+        ),
     ],
 )
 def test_bad_query_arguments_raise(frozen_now, kwargs: dict, field: str) -> None:
