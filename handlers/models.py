@@ -3,7 +3,7 @@ rules and monthly reports.
 
 These tables were created by the engine app when it still held the backend;
 they keep their names (``scheduling_*``) so moving the models to this app
-moved no row (migration 0001 here, 0009 in ``scheduling``).
+moved no row (migration 0001 here, 0010 in ``scheduling``).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('scheduling', '0009_move_backend_to_handlers'),
+        ('scheduling', '0010_move_backend_to_handlers'),
         ('contenttypes', '0002_remove_content_type_name'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scheduling', '0008_occurrence_leases'),
+        ('scheduling', '0009_audit_admin_actions'),
     ]
 
     operations = [
