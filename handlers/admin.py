@@ -84,11 +84,10 @@ class AppointmentAdmin(admin.ModelAdmin):
 
     @admin.display(description="Scheduled events", ordering="event_count")
     def scheduled_events(self, obj: Appointment) -> str:
-        colour = "green" if obj.event_count else "red"
+        count = getattr(obj, "event_count", 0)  # annotated by get_queryset
+        colour = "green" if count else "red"
         url = reverse("admin:scheduling_scheduledevent_changelist") + f"?entity_id={obj.pk}"
-        return format_html(
-            '<a href="{}" style="color: {};">{} events</a>', url, colour, obj.event_count
-        )
+        return format_html('<a href="{}" style="color: {};">{} events</a>', url, colour, count)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         # After the participants are saved: reminders carry their ids.

@@ -280,6 +280,8 @@ SCHEDULING_SENT_REPUBLISH_SECONDS = env_int("SCHEDULING_SENT_REPUBLISH_SECONDS",
 # while the handler runs; a worker gone longer than this (killed, or cut off
 # from the database) has its occurrence published again by beat.
 SCHEDULING_OCCURRENCE_LEASE_SECONDS = env_int("SCHEDULING_OCCURRENCE_LEASE_SECONDS", 60)
+# Where the SQLite beat lock file lives (None: beside the database file).
+SCHEDULING_LOCK_DIR: str | None = None
 # Due occurrences claimed and published per batch.
 SCHEDULING_BEAT_BATCH_SIZE = env_int("SCHEDULING_BEAT_BATCH_SIZE", 500)
 # Handler errors: retries with exponential backoff, then the occurrence fails.
@@ -311,6 +313,8 @@ if SCHEDULING_BEAT_HEARTBEAT_SECONDS >= SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS:
 # Units each API key may spend per window: a request costs 1, a bulk request
 # 1 per event. Over budget: 429 with Retry-After, and nothing written.
 SCHEDULING_API_RATE_LIMIT = env_int("SCHEDULING_API_RATE_LIMIT", 1200)
+# The cache alias (CACHES below) that counts them.
+SCHEDULING_API_RATE_CACHE = "ratelimit"
 SCHEDULING_API_RATE_WINDOW_SECONDS = env_int("SCHEDULING_API_RATE_WINDOW_SECONDS", 60)
 # An API request whose database work is not done after this many seconds has
 # its connection cut and answers 503 (a silent database). Above

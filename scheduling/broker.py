@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import Any
 
 from celery import Celery
 from kombu import Connection
@@ -46,7 +47,8 @@ class QueueDepth:
         size = getattr(channel, "_size", None)
         if size is not None:
             return int(size(self.queue))
-        return int(channel.queue_declare(queue=self.queue, passive=True).message_count)
+        declared: Any = channel.queue_declare(queue=self.queue, passive=True)  # type: ignore[attr-defined]
+        return int(declared.message_count)
 
     def close(self) -> None:
         if self._connection is not None:

@@ -26,7 +26,8 @@ def payload_keys_are_set(**_: Any) -> list[CheckMessage]:
 @register(Tags.caches, deploy=True)
 def rate_limits_are_shared(**_: Any) -> list[CheckMessage]:
     """Warn when each web process counts the HTTP API's rate limits on its own."""
-    if not settings.CACHES["ratelimit"]["BACKEND"].endswith(".LocMemCache"):
+    backend = str(settings.CACHES.get("ratelimit", {}).get("BACKEND", ""))
+    if not backend.endswith(".LocMemCache"):
         return []
     return [
         Warning(

@@ -125,7 +125,7 @@ def _cut(wrapper: BaseDatabaseWrapper) -> None:
         return
     try:
         fd = os.dup(raw.fileno())
-    except (OSError, wrapper.Database.Error):
+    except (OSError, wrapper.Database.Error):  # type: ignore[attr-defined]
         return  # closed meanwhile
     with socket.socket(fileno=fd) as sock:
         # The owner may have closed the connection between fileno() and dup(),

@@ -127,7 +127,7 @@ def _connect_broker(app: Celery) -> str:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
         driver = str(conn.transport.driver_type)
         if driver == "filesystem":
-            _check_folders(conn.transport_options)
+            _check_folders(conn.transport_options or {})
         return driver
 
 

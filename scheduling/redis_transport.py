@@ -48,13 +48,13 @@ class Channel(redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         transport = self.connection
         if transport is None or transport.client is not None:
-            return super()._connparams(asynchronous=asynchronous)
+            return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
         # Detached by Connection.collect(): lend the transport its old client
         # for this one read. The consumer is single-threaded and nothing else
         # uses a detached transport.
         transport.client = self._opened_for
         try:
-            return super()._connparams(asynchronous=asynchronous)
+            return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
         finally:
             transport.client = None
 

@@ -7,6 +7,7 @@
 . "$(dirname "$0")/venv.sh"
 ruff check .
 ruff format --check .
+mypy
 python -m pytest "$@"
 
 PG_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -75,7 +75,8 @@ def book_appointment(
     _full_clean(appointment)
     appointment.save()
     for user, tz in _as_pairs(participants):
-        participant = Participant(appointment=appointment, user=user, timezone=tz)
+        # AUTH_USER_MODEL may be any user model; the stubs know only auth.User.
+        participant = Participant(appointment=appointment, user=cast(Any, user), timezone=tz)
         _full_clean(participant, exclude=["appointment"])
         participant.save()
     return Booking(appointment, schedule_appointment_events(appointment))

@@ -57,7 +57,7 @@ def _counts_per_resource(start: datetime, end: datetime) -> list[dict[str, objec
         .annotate(**counts, total=Count("pk"))
         .order_by("resource")
     )
-    return list(rows)
+    return [dict(row) for row in rows]
 
 
 def _as_csv(rows: list[dict[str, object]]) -> str:

@@ -24,7 +24,7 @@ class ApiKeyAdmin(AuditedAdmin):
     audit_change = AuditAction.KEY_CHANGE
     audit_target_field = "prefix"
 
-    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
         if obj is None:
             return ["service_id", "name"]
         return [

@@ -30,7 +30,7 @@ _ZONE = {"$ref": "#/components/schemas/Timezone"}
 
 def _max_length(field: str) -> int:
     # From the model, so the document and the validation cannot drift apart.
-    return int(ScheduledEvent._meta.get_field(field).max_length or 0)
+    return int(getattr(ScheduledEvent._meta.get_field(field), "max_length", None) or 0)
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from scheduling import audit
 from scheduling.exceptions import EventValidationError
 from scheduling.models import ApiKey, AuditAction
 
-_SERVICE_MAX = ApiKey._meta.get_field("service_id").max_length
+_SERVICE_MAX = int(getattr(ApiKey._meta.get_field("service_id"), "max_length", 64))
 # Recording every use would make each request a write; a minute is enough
 # to tell a key in use from a forgotten one.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -116,8 +116,8 @@ def _schedule_specs(
 
 def _insert_new(specs: Sequence[EventSpec], *, now: datetime) -> list[tuple[ScheduledEvent, bool]]:
     found = [_find_duplicate(spec) for spec in specs]
-    new_specs = [spec for spec, dup in zip(specs, found, strict=True) if dup is None]
-    new_specs = _dedupe_within_batch(new_specs)
+    missing = [spec for spec, dup in zip(specs, found, strict=True) if dup is None]
+    new_specs = _dedupe_within_batch(missing)
     created = _create_events(list(new_specs.values()), now=now)
     by_key = dict(zip(new_specs.keys(), created, strict=True))
     return [

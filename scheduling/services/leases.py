@@ -80,7 +80,12 @@ def lapsed(*, now: datetime, include_sent: bool, limit: int) -> list[Lapsed]:
         .order_by("lease_expires_at")
         .values_list("event_id", "pk", "task_id", "lease_expires_at", "republish_count")[:limit]
     )
-    return [Lapsed(str(e), str(pk), task, lease, count) for e, pk, task, lease, count in rows]
+    # The filter excludes a NULL lease; the types of values_list cannot know it.
+    return [
+        Lapsed(str(e), str(pk), task, lease, count)
+        for e, pk, task, lease, count in rows
+        if lease is not None
+    ]
 
 
 def mark_republished(rows: list[Lapsed], *, now: datetime) -> int:

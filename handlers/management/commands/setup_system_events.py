@@ -31,7 +31,8 @@ class Command(BaseCommand):
         event = ensure_data_cleanup_event(
             days_to_keep=options["days_to_keep"], at=at, tz=options["timezone"]
         )
+        next_run = event.next_run_at.isoformat() if event.next_run_at else "none"
         self.stdout.write(
             f"DATA_CLEANUP event {event.id}: daily at {at:%H:%M} {options['timezone']}, "
-            f"keeping {options['days_to_keep']} days; next run {event.next_run_at.isoformat()}"
+            f"keeping {options['days_to_keep']} days; next run {next_run}"
         )
