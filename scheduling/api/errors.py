@@ -16,8 +16,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views import defaults
 from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +26,21 @@ RETRY_AFTER_SECONDS = 5
 # cut by a deadline (scheduling.db_deadline), or a statement PostgreSQL
 # cancelled (statement_timeout). IntegrityError and DataError are not here:
 # they are the request's doing, and the views turn the expected ones into 4xx.
-UNAVAILABLE = (
-    OperationalError,
-    InterfaceError,
-    RedisConnectionError,
-    RedisTimeoutError,
-    BrokerError,
-)
+UNAVAILABLE: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, BrokerError)
+
+
+def _redis_failures() -> tuple[type[BaseException], ...]:
+    # Redis counts the rate limits when it is installed (the redis extra);
+    # the engine runs without it.
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:
+        return ()
+    return (RedisConnectionError, RedisTimeoutError)
+
+
+UNAVAILABLE += _redis_failures()
 
 
 class ApiError(Exception):

@@ -71,7 +71,7 @@ def test_an_unregistered_type_is_refused_naming_the_registered_ones() -> None:
     with pytest.raises(EventValidationError) as refused:
         schedule_event(**event_kwargs(event_type="INVOICE_DUE"))
     [message] = refused.value.message_dict["event_type"]
-    assert "unknown event type 'INVOICE_DUE'" in message
+    assert "unknown event type: 'INVOICE_DUE'" in message
     assert "registered: APPOINTMENT_FOLLOW_UP, APPOINTMENT_REMINDER" in message
     assert not ScheduledEvent.objects.exists()
 
