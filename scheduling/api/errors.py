@@ -26,10 +26,10 @@ RETRY_AFTER_SECONDS = 5
 # cut by a deadline (scheduling.db_deadline), or a statement PostgreSQL
 # cancelled (statement_timeout). IntegrityError and DataError are not here:
 # they are the request's doing, and the views turn the expected ones into 4xx.
-UNAVAILABLE: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, BrokerError)
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, BrokerError)
 
 
-def _redis_failures() -> tuple[type[BaseException], ...]:
+def _redis_failures() -> tuple[type[Exception], ...]:
     # Redis counts the rate limits when it is installed (the redis extra);
     # the engine runs without it.
     try:
