@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from scheduling.models import Notification, Occurrence, OccurrenceStatus
-from tests.e2e.conftest import BEAT_ARGS, WORKER_ARGS, Processes, _flush_redis_broker, wait_until
+from tests.e2e.conftest import BEAT_ARGS, WORKER_ARGS, Processes, reset_broker, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -24,7 +24,7 @@ LEASE_SECONDS = 3
 
 @pytest.fixture
 def slow_system(tmp_path) -> Iterator[Processes]:
-    _flush_redis_broker()
+    reset_broker()
     processes = Processes(tmp_path)
     processes.env.update(
         EMAIL_BACKEND="tests.e2e.slow_mail.SlowFileBackend",
