@@ -253,7 +253,11 @@ def _never_fires(rule: Rule, now: datetime) -> dict[str, str]:
     if first_fire(rule, after=after) is not None:
         return {}
     # count cannot be why (nothing has fired yet): it is until, or the calendar.
-    unlimited = first_fire(dataclasses.replace(rule, until=None), after=after)
+    # Asked again without until only if there is one: a calendar that matches
+    # nothing costs thousands of candidate dates to find out.
+    unlimited = None
+    if rule.until is not None:
+        unlimited = first_fire(dataclasses.replace(rule, until=None), after=after)
     if unlimited is None:
         return {"recurrence": "never fires: no date matches its days and interval"}
     local = unlimited.astimezone(zoneinfo.ZoneInfo(rule.timezone)).isoformat()
