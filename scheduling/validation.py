@@ -196,9 +196,7 @@ def _encode_payload(payload: object) -> bytes:
         raise ValueError(NESTED_TOO_DEEPLY)
     try:
         return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-    except ValueError:
-        raise ValueError("must be JSON: NaN and Infinity are not JSON numbers") from None
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # a date, NaN, an int of 5,000 digits
         raise ValueError(f"must be JSON-serialisable: {exc}") from None
 
 
