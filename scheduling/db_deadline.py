@@ -82,6 +82,7 @@ class _Watchdog:
         self._cond = threading.Condition()
         self._armed: set[_Arm] = set()
         self._thread: threading.Thread | None = None
+        self._wakes_at: float | None = None  # None: asleep until notified
 
     def after_fork(self) -> None:
         # A forked child (gunicorn --preload) has none of the parent's
@@ -89,6 +90,7 @@ class _Watchdog:
         self._cond = threading.Condition()
         self._armed = set()
         self._thread = None
+        self._wakes_at = None
 
     def arm(self, wrapper: BaseDatabaseWrapper, seconds: float) -> _Arm:
         arm = _Arm(wrapper, time.monotonic() + seconds)
@@ -97,7 +99,10 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._run, name="db-deadline", daemon=True)
                 self._thread.start()
             self._armed.add(arm)
-            self._cond.notify()
+            # Woken only if it would sleep past this deadline: requests one
+            # after another cost no wake-up each.
+            if self._wakes_at is None or arm.due < self._wakes_at:
+                self._cond.notify()
         return arm
 
     def disarm(self, arm: _Arm) -> None:
@@ -114,8 +119,8 @@ class _Watchdog:
                     arm.fired = True
                     arm.due = now + RECHECK_SECONDS
                     _cut(arm.wrapper)
-                next_due = min((a.due for a in self._armed), default=None)
-                self._cond.wait(None if next_due is None else next_due - now)
+                self._wakes_at = min((a.due for a in self._armed), default=None)
+                self._cond.wait(None if self._wakes_at is None else self._wakes_at - now)
 
 
 def _cut(wrapper: BaseDatabaseWrapper) -> None:

@@ -198,9 +198,7 @@ def _encode_payload(payload: object) -> bytes:
         raise ValueError(NESTED_TOO_DEEPLY)
     try:
         return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-    except ValueError:
-        raise ValueError("must be JSON: NaN and Infinity are not JSON numbers") from None
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # a date, NaN, an int of 5,000 digits
         raise ValueError(f"must be JSON-serialisable: {exc}") from None
 
 
@@ -255,7 +253,11 @@ def _never_fires(rule: Rule, now: datetime) -> dict[str, str]:
     if first_fire(rule, after=after) is not None:
         return {}
     # count cannot be why (nothing has fired yet): it is until, or the calendar.
-    unlimited = first_fire(dataclasses.replace(rule, until=None), after=after)
+    # Asked again without until only if there is one: a calendar that matches
+    # nothing costs thousands of candidate dates to find out.
+    unlimited = None
+    if rule.until is not None:
+        unlimited = first_fire(dataclasses.replace(rule, until=None), after=after)
     if unlimited is None:
         return {"recurrence": "never fires: no date matches its days and interval"}
     local = unlimited.astimezone(zoneinfo.ZoneInfo(rule.timezone)).isoformat()

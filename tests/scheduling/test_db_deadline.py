@@ -68,6 +68,20 @@ def test_a_block_done_in_time_keeps_its_connection(proxied) -> None:
     assert connection.connection is raw
 
 
+@pytest.mark.parametrize(("earlier", "later"), [(5.0, 0.4), (0.2, 0.6)])
+def test_each_block_gets_its_own_deadline(proxied, earlier, later) -> None:
+    # The watchdog may still be asleep until the earlier block's deadline.
+    with database_deadline(earlier):
+        select_one()
+    proxied.set_mode(Mode.BLACKHOLE)
+
+    started = time.monotonic()
+    with pytest.raises(DatabaseTimeoutError), database_deadline(later):
+        select_one()
+
+    assert later <= time.monotonic() - started < later + 0.5
+
+
 def test_sqlite_has_no_deadline() -> None:
     if connection.vendor != "sqlite":
         pytest.skip("the embedded default only")
