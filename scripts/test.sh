@@ -17,7 +17,7 @@ CHAOS_SHORT="--fault-seconds 4 --gap 12 --lease 10 --sent-republish 15 --kill-ev
 # The embedded default: workers killed mid-handler, a backlog, random kills.
 # shellcheck disable=SC2086
 python scripts/chaos.py --database sqlite --broker filesystem --fault worker-kill \
-    $CHAOS_SHORT --events 80 --window 15 --backlog 200 --settle-timeout 90 --name ci-sqlite
+    $CHAOS_SHORT --events 60 --window 15 --backlog 100 --settle-timeout 90 --name ci-sqlite
 
 PG_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
