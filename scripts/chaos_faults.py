@@ -80,6 +80,8 @@ class Fleet:
             proc = self.procs[name]
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                self._exited(name, proc)
             proc.wait()
             self._count(what)
             self.start(name)
@@ -98,11 +100,13 @@ class Fleet:
         with self._lock:
             for name, proc in list(self.procs.items()):
                 if proc.poll() is not None:
-                    self.unexpected_exits.append(
-                        {"process": name, "returncode": proc.returncode, "at": time.time()}
-                    )
-                    print(f"!!! {name} exited by itself ({proc.returncode})", flush=True)
+                    self._exited(name, proc)
                     self.start(name)
+
+    def _exited(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        at = time.strftime("%H:%M:%S")
+        self.unexpected_exits.append({"process": name, "returncode": proc.returncode, "at": at})
+        print(f"!!! {name} exited by itself ({proc.returncode}) at {at}", flush=True)
 
     def _count(self, what: str, n: int = 1) -> None:
         self.kills[what] = self.kills.get(what, 0) + n
@@ -206,7 +210,10 @@ def applicable(kind: str, *, database: str, broker: str) -> str | None:
 
 
 class RandomKiller:
-    """The random SIGKILL of a beat or a worker every ``every`` seconds, in a thread."""
+    """The random SIGKILL of a beat or a worker every ``every`` seconds, in a thread.
+
+    The same thread looks every second for a process that exited by itself.
+    """
 
     def __init__(self, fleet: Fleet, rng: random.Random, every: float) -> None:
         self.fleet = fleet
@@ -216,8 +223,7 @@ class RandomKiller:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> None:
-        if self.every > 0:
-            self._thread.start()
+        self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -225,7 +231,11 @@ class RandomKiller:
             self._thread.join()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            name = self.rng.choice(sorted(self.fleet.procs))
-            self.fleet.kill(name, "random_" + name.split("-")[0] + "s")
-            print(f"killed {name}", flush=True)
+        next_kill = time.monotonic() + self.every
+        while not self._stop.wait(1.0):
+            self.fleet.check()
+            if self.every > 0 and time.monotonic() >= next_kill:
+                next_kill += self.every
+                name = self.rng.choice(sorted(self.fleet.procs))
+                self.fleet.kill(name, "random_" + name.split("-")[0] + "s")
+                print(f"killed {name}", flush=True)
