@@ -17,7 +17,8 @@ publishes again the occurrences whose lease lapsed
 
 Beat never dies of an outage: whatever a tick raises (database, broker, a
 publish batch of uncertain delivery) is logged once per outage and the tick
-is tried again; claims already committed are published when it is back.
+is tried again; claims already committed are published when it is back. A
+beat started while the database is away waits for it too.
 """
 
 from __future__ import annotations

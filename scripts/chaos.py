@@ -28,7 +28,8 @@ Then it waits for every reminder to settle and reports, as JSON:
   finished (``first_after_s``) and until every reminder due before its end
   finished (``caught_up_s``); for the backlog, until it drained;
 - missed: reminders recorded as missed past their grace (10 minutes);
-- processes that exited by themselves (there must be none).
+- processes that exited by themselves (there must be none, but for a known
+  crash of a library, named in the report: ``KNOWN_CRASHES``).
 
 Exit status 0 when nothing is lost, doubled, stuck, failed or duplicated and
 no process died by itself. The processes' settings differ from the defaults
@@ -323,7 +324,8 @@ def _ok(result: dict[str, Any], run: dict[str, Any]) -> bool:
         and result["emails_distinct"] == succeeded
         and result["notifications_beyond_one_per_reminder"] == 0
         and result["message_ids_beyond_one_per_recipient"] == 0
-        and not result["unexpected_exits"]
+        # A known library crash is reported, not counted (docs/reliability.md).
+        and not [e for e in result["unexpected_exits"] if not e["known"]]
     )
 
 

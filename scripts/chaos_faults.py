@@ -105,8 +105,11 @@ class Fleet:
 
     def _exited(self, name: str, proc: subprocess.Popen[bytes]) -> None:
         at = time.strftime("%H:%M:%S")
-        self.unexpected_exits.append({"process": name, "returncode": proc.returncode, "at": at})
-        print(f"!!! {name} exited by itself ({proc.returncode}) at {at}", flush=True)
+        known = _known_crash(self.workdir / f"{name}.log")
+        self.unexpected_exits.append(
+            {"process": name, "returncode": proc.returncode, "at": at, "known": known}
+        )
+        print(f"!!! {name} exited by itself ({proc.returncode}) at {at}: {known}", flush=True)
 
     def _count(self, what: str, n: int = 1) -> None:
         self.kills[what] = self.kills.get(what, 0) + n
@@ -122,6 +125,26 @@ class Fleet:
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
+
+
+# Crashes of the libraries, not of the engine, reported apart (docs/reliability.md,
+# "What the runs found"): the text in the log's tail, and the name reported.
+KNOWN_CRASHES = {
+    "Unrecoverable error: AttributeError(\"'NoneType' object has no attribute 'hostname'\")": (
+        "kombu: Redis channel close after a lost connection"
+    ),
+}
+
+
+def _known_crash(log: Path) -> str | None:
+    """The known library crash at the end of ``log``, or None."""
+    try:
+        with log.open("rb") as f:
+            f.seek(max(0, log.stat().st_size - 50_000))
+            tail = f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
+    return next((name for text, name in KNOWN_CRASHES.items() if text in tail), None)
 
 
 def _children(pid: int) -> list[int]:
