@@ -63,7 +63,7 @@ from scripts import chaos_faults, chaos_stack  # noqa: E402
 from scripts.chaos_faults import FAULTS, Context, Fleet, RandomKiller  # noqa: E402
 
 # Bookings per second (bulk) on the loaded 2-core machine here; leave room.
-BOOKINGS_PER_SECOND = 100
+BOOKINGS_PER_SECOND = 150
 
 
 def _env(args: argparse.Namespace, database_url: str, broker_url: str) -> dict[str, str]:
