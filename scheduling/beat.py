@@ -17,7 +17,8 @@ publishes again the occurrences whose lease lapsed
 
 Beat never dies of an outage: whatever a tick raises (database, broker, a
 publish batch of uncertain delivery) is logged once per outage and the tick
-is tried again; claims already committed are published when it is back.
+is tried again; claims already committed are published when it is back. A
+beat started while the database is away waits for it too.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ class EventScheduler(DatabaseScheduler):
     """
 
     _last_recovery: datetime | None = None
+    # The stock schedule was read (a database outage at start leaves it to a tick).
+    _stock_ready = False
     # The last heartbeat attempt, successful or not, and the role it recorded.
     _last_heartbeat: datetime | None = None
     _heartbeat_leader: bool | None = None
@@ -134,6 +137,26 @@ class EventScheduler(DatabaseScheduler):
         others = Q(task__lt=EVENT_TASK_NAME) | Q(task__gt=EVENT_TASK_NAME)
         return self.Model.objects.enabled().filter(others)
 
+    def setup_schedule(self) -> None:
+        """Set up the stock schedule, or leave it to a tick if the database is away.
+
+        The stock constructor calls this, and it reads the periodic tasks: a
+        beat (re)started during a database outage died there, before any
+        outage-proof tick (found by scripts/chaos.py). The stock tick sets
+        the schedule up once the database answers.
+        """
+        try:
+            self._setup_stock_schedule()
+        except (DatabaseError, InterfaceError) as exc:
+            self._stock_outage.failed(exc, retry_in=settings.SCHEDULING_BEAT_POLL_SECONDS)
+            self._drop_connections()
+
+    def _setup_stock_schedule(self) -> None:
+        # A failed try has cleared the stock "first read" flag without reading.
+        self._initial_read = True
+        super().setup_schedule()
+        self._stock_ready = True
+
     def tick(self, *args: Any, **kwargs: Any) -> float:
         poll = settings.SCHEDULING_BEAT_POLL_SECONDS
         leader = self.lock.acquire()
@@ -146,6 +169,8 @@ class EventScheduler(DatabaseScheduler):
         """The stock scheduler's tick for the other periodic tasks, outage-proof."""
         poll = settings.SCHEDULING_BEAT_POLL_SECONDS
         try:
+            if not self._stock_ready:
+                self._setup_stock_schedule()
             wait = float(super().tick(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - beat must outlive any outage
             self._stock_outage.failed(exc, retry_in=poll)

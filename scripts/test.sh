@@ -1,23 +1,45 @@
 #!/bin/sh
 # Set everything up and run the whole test suite: lint, format check, the
-# suite on the embedded default (SQLite + filesystem broker), then the suite
-# again on PostgreSQL + Redis, then the end-to-end tests on PostgreSQL +
-# RabbitMQ. With REQUIRE_SERVICES=1 (CI) a missing PostgreSQL, Redis or
-# RabbitMQ is a failure; otherwise that pass is skipped, loudly.
+# suite on the embedded default (SQLite + filesystem broker), short chaos runs
+# (scripts/chaos.py; docs/reliability.md), the suite again on PostgreSQL +
+# Redis, then the end-to-end tests on PostgreSQL + RabbitMQ. With
+# REQUIRE_SERVICES=1 (CI) a missing PostgreSQL, Redis or RabbitMQ is a
+# failure; otherwise that pass is skipped, loudly.
 . "$(dirname "$0")/venv.sh"
 ruff check .
 ruff format --check .
 mypy
 python -m pytest "$@"
 
+# Short chaos runs of every fault kind, each fault 3 s (docs/reliability.md).
+# Each uses stores of its own, apart from the suite's: a chaos_ci_* PostgreSQL
+# database, a private redis-server on a free port, a chaos_ci_rabbit RabbitMQ
+# vhost, files under var/chaos-ci*.
+CHAOS_SHORT="--fault-seconds 3 --gap 8 --lease 10 --sent-republish 15 --kill-every 4"
+# The embedded default: workers killed mid-handler, a backlog, random kills.
+# shellcheck disable=SC2086
+python scripts/chaos.py --database sqlite --broker filesystem --fault worker-kill \
+    $CHAOS_SHORT --events 40 --window 10 --backlog 60 --settle-timeout 90 --name ci-sqlite
+
 PG_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 # Rate-limit counters in Redis too, as in production (another database number).
 RATE_LIMIT_URL=${TEST_RATE_LIMIT_REDIS_URL:-redis://127.0.0.1:6379/14}
 if python scripts/services_up.py "$PG_URL" "$REDIS_URL"; then
-    # The short chaos run: 2 beats + 2 workers SIGKILLed at random (scripts/chaos.py).
-    TEST_POSTGRES_URL=$PG_URL TEST_REDIS_URL=$REDIS_URL python scripts/chaos.py \
-        --events 300 --window 40 --kill-every 3 --settle-timeout 120 --workdir var/chaos-ci
+    # PostgreSQL + Redis: every fault kind (broker killed, database refused and
+    # black-holed, workers killed mid-handler), a backlog, random kills.
+    TEST_POSTGRES_URL=$PG_URL python scripts/chaos.py --database postgres --broker redis \
+        --fault all $CHAOS_SHORT --events 150 --window 20 --backlog 200 --settle-timeout 120 \
+        --name ci_redis
+    # PostgreSQL + RabbitMQ (when a RabbitMQ server and rabbitmqctl are here):
+    # the broker refused at a fault proxy, workers killed mid-handler.
+    if command -v rabbitmqctl >/dev/null && rabbitmqctl -q status >/dev/null 2>&1; then
+        TEST_POSTGRES_URL=$PG_URL python scripts/chaos.py --database postgres --broker rabbitmq \
+            --fault broker-kill --fault worker-kill $CHAOS_SHORT --events 60 --window 10 \
+            --settle-timeout 90 --name ci_rabbit
+    else
+        echo "!!! chaos run on PostgreSQL + RabbitMQ NOT RUN: no RabbitMQ server !!!" >&2
+    fi
     DATABASE_URL=$PG_URL CELERY_BROKER_URL=$REDIS_URL RATE_LIMIT_REDIS_URL=$RATE_LIMIT_URL \
         python -m pytest "$@"
 elif [ "${REQUIRE_SERVICES:-0}" = "1" ]; then

@@ -287,6 +287,27 @@ class TestBeatOutlivesOutages:
         assert len(event_messages(published)) == 2
         assert any("works again" in r.getMessage() for r in caplog.records)
 
+    def test_a_beat_started_while_the_database_is_down_waits_for_it(
+        self, beat_app, published, monkeypatch, caplog
+    ) -> None:
+        # Chaos run (docs/reliability.md): a beat restarted during a database
+        # outage died in the stock scheduler's constructor, which reads the
+        # periodic tasks, before any outage-proof tick.
+        def refused(*args: Any, **kwargs: Any) -> None:
+            raise OperationalError("connection failed: Connection refused")
+
+        monkeypatch.setattr(EventScheduler, "enabled_models_qs", refused)
+        scheduler = EventScheduler(app=beat_app)
+        scheduler.tick()
+        assert any(r.levelname == "ERROR" for r in caplog.records)
+
+        monkeypatch.undo()
+        due_now()
+        scheduler.tick()
+        assert len(event_messages(published)) == 1
+        # The stock schedule is set up once the database answers.
+        assert "celery.backend_cleanup" in scheduler.schedule
+
     def test_any_other_error_in_a_tick_is_survived(self, scheduler, monkeypatch) -> None:
         def broken(*args: Any, **kwargs: Any) -> None:
             raise RuntimeError("anything at all")
