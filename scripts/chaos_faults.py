@@ -43,6 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = ["worker", "-Q", "backend-events,celery", "--concurrency=2", "--loglevel=WARNING"]
 BEAT = ["beat", "--loglevel=WARNING", "--pidfile="]
 SLOW_MAIL = "0.3 1.0"
+# Pool children are killed only in workers up for longer (see Fleet.kill_children).
+YOUNG_WORKER_SECONDS = 8.0
 
 
 class Fleet:
@@ -57,6 +59,7 @@ class Fleet:
         self.workdir = workdir
         self.env = env
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.started: dict[str, float] = {}
         self.kills: dict[str, int] = {}
         self.unexpected_exits: list[dict[str, object]] = []
         self._lock = threading.RLock()
@@ -65,6 +68,7 @@ class Fleet:
         args = BEAT if name.startswith("beat") else [*WORKER, f"--hostname={name}@%h"]
         log = (self.workdir / f"{name}.log").open("ab")
         with self._lock:
+            self.started[name] = time.monotonic()
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "project", *args],
                 cwd=ROOT,
@@ -87,8 +91,15 @@ class Fleet:
             self.start(name)
 
     def kill_children(self, name: str) -> int:
-        """SIGKILL a worker's pool children only; return how many were killed."""
+        """SIGKILL a worker's pool children only; return how many were killed.
+
+        Not in a worker's first seconds: Celery exits ("Could not start worker
+        processes") when its pool children die before its loop starts, which
+        says nothing about the engine.
+        """
         with self._lock:
+            if time.monotonic() - self.started[name] < YOUNG_WORKER_SECONDS:
+                return 0
             children = _children(self.procs[name].pid)
             for pid in children:
                 _signal(pid, signal.SIGKILL)

@@ -52,8 +52,9 @@ fi
 # RabbitMQ, in a vhost of its own (the tests purge their queues), made here
 # when rabbitmqctl can (it needs root or the rabbitmq user); otherwise
 # TEST_RABBITMQ_URL names one that exists. The end-to-end tests only, and of
-# them neither the HTTP API fuzzer (minutes on PostgreSQL, and no broker
-# work) nor the Redis restart test (its own redis-server): both ran above.
+# them neither the HTTP API fuzzer (minutes on PostgreSQL; it tests the API,
+# not the broker) nor the Redis restart test (its own redis-server): both ran
+# above.
 RABBITMQ_URL=${TEST_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/scheduler_test}
 RABBITMQ_VHOST=${RABBITMQ_URL##*/}
 RABBITMQ_USER=${RABBITMQ_URL#*://}
