@@ -140,9 +140,10 @@ class Fleet:
 
 # Crashes of a library, not of the engine, that a run reports by name instead
 # of failing on (docs/reliability.md, "What the runs found"): the text in the
-# log's tail, and the name reported. Empty: the one seen (kombu's Redis channel close after a lost connection,
-# "'NoneType' object has no attribute 'hostname'") is worked around in
-# scheduling/redis_transport.py, so a run now fails if it comes back.
+# log's tail, and the name reported. Empty: the one seen (kombu's Redis channel
+# close after a lost connection, "'NoneType' object has no attribute
+# 'hostname'") is worked around in scheduling/redis_transport.py, so a run now
+# fails if it comes back.
 KNOWN_CRASHES: dict[str, str] = {}
 
 
