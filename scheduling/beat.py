@@ -253,11 +253,12 @@ class EventScheduler(DatabaseScheduler):
         if last is not None and timedelta(0) <= now - last < RECOVERY_EVERY:
             return
         self._last_recovery = now
-        # A message may wait in a busy queue: never publish a copy then.
-        waiting = self.queue_depth()
-        rows = leases.lapsed(
-            now=now, include_sent=waiting == 0, limit=settings.SCHEDULING_BEAT_BATCH_SIZE
-        )
+        limit = settings.SCHEDULING_BEAT_BATCH_SIZE
+        rows = leases.lapsed(now=now, include_sent=True, limit=limit)
+        # A message may wait in a busy queue: never publish a copy then. The
+        # broker is asked only when a sent occurrence lapsed, not every sweep.
+        if any(r.sent for r in rows) and self.queue_depth() != 0:
+            rows = leases.lapsed(now=now, include_sent=False, limit=limit)
         if not rows:
             return
         dispatches = [occurrences.Dispatch(r.event_id, r.occurrence_id, r.task_id) for r in rows]

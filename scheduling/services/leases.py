@@ -60,6 +60,8 @@ class Lapsed:
     task_id: str
     lease_expires_at: datetime
     republish_count: int
+    # Held by the broker: published again only when the event queue is empty.
+    sent: bool = False
 
 
 def worker_lease() -> timedelta:
@@ -78,12 +80,14 @@ def lapsed(*, now: datetime, include_sent: bool, limit: int) -> list[Lapsed]:
     rows = (
         Occurrence.objects.filter(status__in=statuses, lease_expires_at__lt=now)
         .order_by("lease_expires_at")
-        .values_list("event_id", "pk", "task_id", "lease_expires_at", "republish_count")[:limit]
+        .values_list("event_id", "pk", "task_id", "lease_expires_at", "republish_count", "status")[
+            :limit
+        ]
     )
     # The filter excludes a NULL lease; the types of values_list cannot know it.
     return [
-        Lapsed(str(e), str(pk), task, lease, count)
-        for e, pk, task, lease, count in rows
+        Lapsed(str(e), str(pk), task, lease, count, sent=status == OccurrenceStatus.SENT)
+        for e, pk, task, lease, count, status in rows
         if lease is not None
     ]
 
