@@ -1,23 +1,11 @@
-"""The admin in a real browser: headless Chromium driven by selenium.
-
-Needs Debian's ``chromium`` and ``chromium-driver`` (.ci/run installs them);
-without them these tests are skipped, except when REQUIRE_SERVICES=1 (CI),
-where that is a failure.
-"""
+"""The admin in a real browser (headless Chromium; fixtures in conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.utils import timezone
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -27,51 +15,6 @@ from scheduling.models import EventStatus, ScheduledEvent
 from tests.conftest import booking_kwargs, event_kwargs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(
-                "chromium / chromedriver missing (apt-get install chromium chromium-driver)"
-            )
-        pytest.skip("chromium / chromedriver not installed")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture
-def logged_in(browser: webdriver.Chrome, live_server: Any) -> webdriver.Chrome:
-    User.objects.create_superuser("admin", "admin@example.com", "correct horse")
-    browser.delete_all_cookies()
-    browser.get(f"{live_server.url}/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys("admin")
-    browser.find_element(By.NAME, "password").send_keys("correct horse")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    WebDriverWait(browser, 10).until(lambda d: "Site administration" in d.page_source)
-    return browser
 
 
 def test_reschedule_action_from_the_appointment_list(logged_in, live_server) -> None:
