@@ -131,6 +131,10 @@ class NotificationAdmin(admin.ModelAdmin):
     raw_id_fields = ["occurrence", "user", "appointment"]
     show_full_result_count = False
 
+    # A record of what was sent: written by handlers, never by hand.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -172,6 +176,10 @@ class ReportAdmin(admin.ModelAdmin):
     list_display = ["schedule", "period_start", "period_end", "row_count", "file", "created_at"]
     list_select_related = ["schedule"]
     raw_id_fields = ["occurrence"]
+
+    # Written by the report handler, never by hand.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -149,6 +149,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# Instants to the second with their zone (project/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["project.formats"]
 USE_I18N = True
 # Instants are aware and UTC inside; IANA zones only at the edges.
 USE_TZ = True

@@ -3,6 +3,7 @@
 The public API, importable from here (everything else is the engine's own)::
 
     from scheduling import schedule_event, schedule_events, cancel_event, reschedule_event
+    from scheduling import update_event, run_event_now
     from scheduling import get_upcoming_events, scheduled_events_for_entity
     from scheduling import event_type, SkipOccurrence, PermanentError
     from scheduling import EventValidationError, IdempotencyConflict, Cancellation
@@ -26,9 +27,11 @@ __all__ = [
     "event_type",
     "get_upcoming_events",
     "reschedule_event",
+    "run_event_now",
     "schedule_event",
     "schedule_events",
     "scheduled_events_for_entity",
+    "update_event",
 ]
 
 # Name → module that defines it. Imported lazily: this package is a Django
@@ -40,6 +43,8 @@ _PUBLIC = {
     "schedule_events": "scheduling.services.events",
     "cancel_event": "scheduling.services.events",
     "reschedule_event": "scheduling.services.events",
+    "update_event": "scheduling.services.events",
+    "run_event_now": "scheduling.services.events",
     "Cancellation": "scheduling.services.events",
     "get_upcoming_events": "scheduling.selectors",
     "scheduled_events_for_entity": "scheduling.selectors",

@@ -148,3 +148,27 @@ _KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
     (type(None), "null"),
     (datetime, "a datetime"),
 )
+
+
+def wall_clock_in_zone(local: datetime, zone: str) -> datetime:
+    """A naive wall-clock time in IANA ``zone`` as the one instant it names, in UTC.
+
+    Raise TimeValueError when it names none (in the gap when clocks go
+    forward) or two (in the hour repeated when they go back): a person
+    typing a time must say which they mean, never get one silently.
+    """
+    tz = zoneinfo.ZoneInfo(zone)
+    wall = local.replace(tzinfo=None)
+    first, second = wall.replace(tzinfo=tz, fold=0), wall.replace(tzinfo=tz, fold=1)
+    when = f"{wall:%Y-%m-%d %H:%M:%S}"
+    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall:
+        raise TimeValueError(
+            f"{when} does not exist in {zone}: the clocks skip it when they go forward"
+        )
+    if first.utcoffset() != second.utcoffset():
+        offsets = [_offset_text(t.utcoffset() or timedelta(0)) for t in (first, second)]
+        raise TimeValueError(
+            f"{when} happens twice in {zone} (at UTC{offsets[0]} and UTC{offsets[1]}) when the"
+            " clocks go back; give the time with its UTC offset, or one outside that hour"
+        )
+    return first.astimezone(UTC)

@@ -8,15 +8,18 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from scheduling.admin.audited import AuditedAdmin
+from scheduling.admin.display import local_time
 from scheduling.models import ApiKey, AuditAction, AuditEntry, BeatHeartbeat
 from scheduling.services.api_keys import create_api_key, revoke_api_key
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(AuditedAdmin):
-    list_display = ("prefix", "service_id", "name", "created_at", "last_used_at", "revoked_at")
+    list_display = ("prefix", "service_id", "name", "created", "last_used", "revoked")
     list_filter = ("service_id", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("service_id", "name", "prefix")
     actions = ["revoke"]
@@ -45,6 +48,18 @@ class ApiKeyAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         return False  # revoke instead: the audit log keeps naming the key
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj: ApiKey) -> str:
+        return local_time(obj.created_at)
+
+    @admin.display(description="Last used", ordering="last_used_at")
+    def last_used(self, obj: ApiKey) -> str:
+        return local_time(obj.last_used_at)
+
+    @admin.display(description="Revoked", ordering="revoked_at")
+    def revoked(self, obj: ApiKey) -> str:
+        return local_time(obj.revoked_at)
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if change:
@@ -89,14 +104,35 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(BeatHeartbeat)
 class BeatHeartbeatAdmin(ReadOnlyAdmin):
-    list_display = ("instance", "is_leader", "last_tick_at", "started_at")
+    list_display = ("instance", "is_leader", "last_tick", "started")
     ordering = ("-last_tick_at",)
+
+    @admin.display(description="Last tick", ordering="last_tick_at")
+    def last_tick(self, obj: BeatHeartbeat) -> str:
+        return local_time(obj.last_tick_at)
+
+    @admin.display(description="Started", ordering="started_at")
+    def started(self, obj: BeatHeartbeat) -> str:
+        return local_time(obj.started_at)
 
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ("at", "actor_type", "actor", "address", "action", "target")
+    list_display = ("when", "actor_type", "actor", "address", "action", "target_link")
     list_filter = ("action", "actor_type")
     search_fields = ("target", "actor")
     date_hierarchy = "at"
     show_full_result_count = False  # the log grows without bound
+
+    @admin.display(description="At", ordering="at")
+    def when(self, obj: AuditEntry) -> str:
+        return local_time(obj.at)
+
+    @admin.display(description="Target", ordering="target")
+    def target_link(self, obj: AuditEntry) -> str:
+        """The event or API key the entry names, linked."""
+        if obj.action.startswith("api_key."):
+            url = reverse("admin:scheduling_apikey_changelist") + f"?q={obj.target}"
+        else:
+            url = reverse("admin:scheduling_scheduledevent_change", args=[obj.target])
+        return format_html('<a href="{}">{}</a>', url, obj.target)

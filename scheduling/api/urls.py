@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
 from scheduling.api import openapi, views
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("events/upcoming", views.upcoming, name="upcoming"),
     path("events/<str:event_id>", views.event_detail, name="event"),
     path("openapi.json", openapi.document_view, name="openapi"),
+    # Last: any other path under the API answers JSON, not Django's HTML 404.
+    re_path(r"^.*$", views.unknown_endpoint, name="unknown"),
 ]

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
+from django.urls import reverse
 
 from scheduling.api.auth import api_endpoint, charge, require_own_service
 from scheduling.api.errors import ApiError, bad_request, not_found
@@ -118,6 +119,16 @@ def upcoming(request: HttpRequest, key: ApiKey) -> JsonResponse:
     except EventValidationError as exc:
         raise _validation_error(exc) from None
     return JsonResponse(events, safe=False)
+
+
+def unknown_endpoint(request: HttpRequest) -> JsonResponse:
+    """JSON 404 for a path under the API that names no endpoint."""
+    return ApiError(
+        404,
+        "not_found",
+        f"No endpoint {request.method} {request.path}; the endpoints are described at "
+        f"{reverse('api:openapi')}.",
+    ).response()
 
 
 def _validation_error(exc: EventValidationError, prefix: str = "") -> ApiError:

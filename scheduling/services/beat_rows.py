@@ -79,3 +79,37 @@ def crontab_for(rule: Rule) -> CrontabSchedule:
 def disable_periodic_tasks(task_ids: Sequence[int]) -> None:
     # update() on purpose: no PeriodicTasks bump (see the module docstring).
     PeriodicTask.objects.filter(pk__in=task_ids).update(enabled=False)
+
+
+def move_periodic_task(
+    task: PeriodicTask | None, spec: EventSpec, event_id: uuid.UUID
+) -> PeriodicTask:
+    """Point an event's beat row at the spec's calendar (a clock or a crontab); return it.
+
+    Written with update(), like every beat row of an event (see the module
+    docstring). An event without a row (an admin deleted it) gets a new one.
+    """
+    if task is None:
+        return create_periodic_tasks([spec], [event_id])[0]
+    rule = spec.rule
+    old_clock = task.clocked_id
+    task.crontab = crontab_for(rule) if rule is not None else None
+    task.clocked = (
+        None
+        if rule is not None
+        else ClockedSchedule.objects.create(clocked_time=spec.scheduled_time)
+    )
+    task.one_off = rule is None
+    task.start_time = spec.scheduled_time if rule else None
+    task.expires = rule.until if rule else None
+    # ``enabled`` stays: a row an admin disabled keeps the event from firing.
+    PeriodicTask.objects.filter(pk=task.pk).update(
+        crontab=task.crontab,
+        clocked=task.clocked,
+        one_off=task.one_off,
+        start_time=task.start_time,
+        expires=task.expires,
+    )
+    if old_clock is not None and not PeriodicTask.objects.filter(clocked_id=old_clock).exists():
+        ClockedSchedule.objects.filter(pk=old_clock).delete()
+    return task

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from scheduling import audit, calendar
@@ -21,7 +23,8 @@ from scheduling.models import (
     OccurrenceStatus,
     ScheduledEvent,
 )
-from scheduling.services import beat_rows
+from scheduling.publishing import publish
+from scheduling.services import beat_rows, occurrences
 from scheduling.validation import EventSpec, build_event_spec, event_uuid, require_event_uuid
 
 
@@ -348,3 +351,178 @@ def reschedule_event(
     )
     new.replaced_firing_in_progress = cancellation.firing_in_progress
     return new
+
+
+# An argument left out. update_event changes only time, payload and
+# recurrence: type, entity, zones and service are what the event is.
+_UNSET: Any = object()
+
+
+@transaction.atomic
+def update_event(
+    event_id: uuid.UUID | str,
+    *,
+    scheduled_time: datetime = _UNSET,
+    payload: dict[str, Any] = _UNSET,
+    recurrence: dict[str, Any] | None = _UNSET,
+    via: str | None = None,
+) -> ScheduledEvent:
+    """Change a scheduled event's time, payload or recurrence in place; return it.
+
+    The event keeps its id and history; its beat row and ``next_run_at``
+    move with it, in the same transaction (beat fires it at the new time,
+    never at the old). ``recurrence=None`` makes a recurring event a one-off;
+    a recurring one keeps its count of firings. Arguments left out keep
+    their value. Raise ScheduledEvent.DoesNotExist if no scheduled event has
+    this id, and EventValidationError, changing nothing, for bad input, for a
+    one-off that has already fired, or for a time another scheduled event of
+    the same type and entity already has.
+    """
+    pk = require_event_uuid(event_id)
+    event = (
+        ScheduledEvent.objects.select_for_update(of=("self",))
+        .select_related("periodic_task")
+        .get(id=pk, status=EventStatus.SCHEDULED)
+    )
+    now = timezone.now()
+    spec, changed = check_event_update(
+        event, scheduled_time=scheduled_time, payload=payload, recurrence=recurrence, now=now
+    )
+    if not changed:
+        return event
+    event.scheduled_time, event.payload, event.recurrence = (
+        spec.scheduled_time,
+        spec.payload,
+        spec.recurrence,
+    )
+    event.periodic_task = beat_rows.move_periodic_task(event.periodic_task, spec, event.id)
+    event.next_run_at = calendar.next_run_from_beat_row(event, after=_fired_until(event, now))
+    event.updated_at = now
+    _save_moved(event)
+    audit.record(
+        AuditAction.RESCHEDULE,
+        event.id,
+        **({"via": via} if via else {}),
+        fields=changed,
+        scheduled_time=event.scheduled_time.isoformat(),
+        next_run_at=event.next_run_at.isoformat() if event.next_run_at else None,
+    )
+    return event
+
+
+def check_event_update(
+    event: ScheduledEvent,
+    *,
+    now: datetime,
+    scheduled_time: datetime = _UNSET,
+    payload: dict[str, Any] = _UNSET,
+    recurrence: dict[str, Any] | None = _UNSET,
+) -> tuple[EventSpec, list[str]]:
+    """Check ``update_event``'s changes without writing: the event as changed, and
+    the names of the fields that change. Raise EventValidationError as it would.
+
+    For forms, to show each error on its field before anything is saved.
+    """
+    spec = _updated_spec(event, scheduled_time, payload, recurrence, now=now)
+    changed = _changed_fields(event, spec)
+    if changed and event.fired_count and not event.is_recurring:
+        raise EventValidationError(
+            {"scheduled_time": "this one-off has already fired; schedule a new event instead"}
+        )
+    if "scheduled_time" in changed and _natural_key_taken(event, spec.scheduled_time):
+        raise EventValidationError({"scheduled_time": _taken_message(event)})
+    return spec, changed
+
+
+def _natural_key_taken(event: ScheduledEvent, scheduled_time: datetime) -> bool:
+    return (
+        ScheduledEvent.objects.filter(
+            service_id=event.service_id,
+            event_type=event.event_type,
+            entity_id=event.entity_id,
+            scheduled_time=scheduled_time,
+            status=EventStatus.SCHEDULED,
+        )
+        .exclude(pk=event.pk)
+        .exists()
+    )
+
+
+def _taken_message(event: ScheduledEvent) -> str:
+    return (
+        f"another scheduled {event.event_type} event for {event.entity_id} is already at this time"
+    )
+
+
+def run_event_now(event_id: uuid.UUID | str) -> str:
+    """Fire a scheduled event once more, now; return the new occurrence's id.
+
+    An extra firing, in the event's history like any other (its
+    ``scheduled_for`` is the instant it was asked for); the regular schedule
+    is unchanged. Raise EventValidationError if ``event_id`` is not a UUID
+    and ScheduledEvent.DoesNotExist if no scheduled event has this id.
+    """
+    pk = require_event_uuid(event_id)
+    dispatch = occurrences.claim_manual_run(str(pk), now=timezone.now())
+    # Committed before publishing: if the broker is away, the claim's lease
+    # lapses and beat publishes it.
+    publish([dispatch], app=current_app)
+    return dispatch.occurrence_id
+
+
+def _updated_spec(
+    event: ScheduledEvent,
+    scheduled_time: datetime,
+    payload: dict[str, Any],
+    recurrence: dict[str, Any] | None,
+    *,
+    now: datetime,
+) -> EventSpec:
+    """The event with the given changes, validated as a new event would be."""
+    return build_event_spec(
+        now=now,
+        event_type=event.event_type,
+        entity_id=event.entity_id,
+        service_id=event.service_id,
+        resource_timezone=event.resource_timezone,
+        user_timezone=event.user_timezone,
+        execution_timezone=event.execution_timezone,
+        scheduled_time=event.scheduled_time if scheduled_time is _UNSET else scheduled_time,
+        payload=event.payload if payload is _UNSET else payload,
+        recurrence=event.recurrence if recurrence is _UNSET else recurrence,
+    )
+
+
+def _fired_until(event: ScheduledEvent, now: datetime) -> datetime:
+    """The instant after which a moved event's next slot is looked for.
+
+    Now, or a slot already claimed if it is later (beat claims a slot when it
+    is due, so within the same instant): a slot fired is never offered again.
+    """
+    last = event.occurrences.aggregate(last=Max("scheduled_for"))["last"]
+    since = now - timedelta(microseconds=1)
+    return since if last is None else max(since, last)
+
+
+def _changed_fields(event: ScheduledEvent, spec: EventSpec) -> list[str]:
+    # As JSON text, for the reason _identity gives.
+    return [
+        name
+        for name, old, new in (
+            ("scheduled_time", event.scheduled_time, spec.scheduled_time),
+            ("payload", _as_json(event.payload), _as_json(spec.payload)),
+            ("recurrence", _as_json(event.recurrence), _as_json(spec.recurrence)),
+        )
+        if old != new
+    ]
+
+
+def _save_moved(event: ScheduledEvent) -> None:
+    fields = ["scheduled_time", "payload", "recurrence", "periodic_task", "next_run_at"]
+    try:
+        # A savepoint: the caller's transaction survives the refusal below.
+        with transaction.atomic():
+            event.save(update_fields=[*fields, "updated_at"])
+    except IntegrityError:
+        # Taken by a concurrent write since check_event_update looked.
+        raise EventValidationError({"scheduled_time": _taken_message(event)}) from None

@@ -176,6 +176,29 @@ def _archive_fired_one_offs(task_ids: list[int]) -> None:
     ClockedSchedule.objects.filter(pk__in=unused)._raw_delete(ClockedSchedule.objects.db)
 
 
+def claim_manual_run(event_id: str, *, now: datetime) -> Dispatch:
+    """Claim an extra firing of a scheduled event at ``now`` (run now); return it to publish.
+
+    Its regular schedule is unchanged. Claimed like any firing, so a lost
+    message is published again when its lease lapses. Raise
+    ScheduledEvent.DoesNotExist if no scheduled event has this id.
+    """
+    with transaction.atomic():
+        event = ScheduledEvent.objects.select_for_update().get(
+            pk=event_id, status=EventStatus.SCHEDULED
+        )
+        occurrence = Occurrence.objects.create(
+            event=event,
+            scheduled_for=now,
+            task_id=occurrence_task_id(event.id, now.isoformat()),
+            status=OccurrenceStatus.CLAIMED,
+            claimed_at=now,
+            lease_expires_at=now + leases.CLAIM_LEASE,
+        )
+        audit.record(AuditAction.RUN, event.id, occurrence_id=str(occurrence.pk))
+    return Dispatch(str(event.id), str(occurrence.pk), occurrence.task_id)
+
+
 def mark_sent(dispatches: list[Dispatch], *, now: datetime) -> None:
     """The broker holds these messages now: it answers for them until their lease."""
     # Only claimed rows: a fast worker may already have moved one on.

@@ -27,8 +27,9 @@ def changelist(name: str) -> str:
 
 def test_the_appointment_list_shows_user_local_start_and_event_counts(admin_client, booked) -> None:
     page = admin_client.get(changelist("handlers_appointment")).content.decode()
-    assert "2026-12-03 15:00 GMT" in page  # user zone: Europe/London
-    assert 'title="UTC: 2026-12-03T15:00:00+00:00"' in page
+    assert "2026-12-03 15:00:00 GMT (UTC)" in page  # user zone: Europe/London
+    assert 'title="2026-12-03 15:00:00 UTC · Europe/London"' in page
+    assert "in 2 days" in page  # from 2026-12-01 12:00 UTC
     assert "4 events" in page
     assert "color: green" in page
 

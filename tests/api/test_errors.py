@@ -146,3 +146,18 @@ def test_pages_outside_the_api_keep_djangos_500(lenient) -> None:
 
     assert response.status_code == 500
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("path", ["/api/", "/api/nothing", "/api/events/schedule/extra/"])
+def test_an_unknown_path_under_the_api_is_a_json_404(client, path) -> None:
+    response = client.post(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["error"] == "not_found"
+    assert "/api/openapi.json" in body["message"]
+
+
+def test_the_front_door_leads_to_the_admin(client) -> None:
+    response = client.get("/")
+    assert (response.status_code, response["Location"]) == (302, "/admin/")
