@@ -47,7 +47,8 @@ if python scripts/services_up.py "$PG_URL" "$REDIS_URL"; then
     # the pure time rules (their property tests) and the admin in a browser.
     DATABASE_URL=$PG_URL CELERY_BROKER_URL=$REDIS_URL RATE_LIMIT_REDIS_URL=$RATE_LIMIT_URL \
         python -m pytest --ignore tests/scheduling/test_recurrence_properties.py \
-        --ignore tests/scheduling/test_recurrence.py --ignore tests/admin/test_browser.py "$@"
+        --ignore tests/scheduling/test_recurrence.py --ignore tests/admin/test_browser.py \
+        --ignore tests/e2e/test_admin_browser.py "$@"
 elif [ "${REQUIRE_SERVICES:-0}" = "1" ]; then
     echo "PostgreSQL or Redis unreachable and REQUIRE_SERVICES=1" >&2
     exit 1

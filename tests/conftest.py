@@ -14,6 +14,9 @@ from project.celery import app as celery_app
 from scheduling.models import ScheduledEvent
 from scheduling.services.events import schedule_event
 
+# The browser fixtures (headless Chromium), for the admin's tests anywhere.
+pytest_plugins = ["tests.browser"]
+
 # The time rules never read the clock, so freezegun has nothing to fake there;
 # left alone they keep real datetimes, whose ``fold`` (the repeated hour at a
 # DST fall-back) FakeDatetime would lose.

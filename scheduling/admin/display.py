@@ -41,7 +41,9 @@ def local_time(instant: datetime | None, tz: str = "UTC", *, now: datetime | Non
 
 def zoned(local: datetime) -> str:
     """A local time to the second with its zone's abbreviation and offset."""
-    return f"{local.strftime('%Y-%m-%d %H:%M:%S %Z')} ({utc_offset(local)})"
+    text = local.strftime("%Y-%m-%d %H:%M:%S %Z")
+    offset = utc_offset(local)
+    return text if offset == local.tzname() else f"{text} ({offset})"
 
 
 def utc_offset(local: datetime) -> str:

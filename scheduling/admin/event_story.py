@@ -90,8 +90,7 @@ def beat_row_summary(event: ScheduledEvent) -> SafeString | str:
             "clocked at {}", local_time(task.clocked.clocked_time, event.execution_timezone)
         )
     elif task.crontab_id is not None:
-        crontab = task.crontab
-        calendar = format_html("crontab {} in {}", crontab, crontab.timezone)
+        calendar = format_html("crontab {}", task.crontab)  # its text names its zone
     else:
         calendar = mark_safe("no schedule")
     return format_html('<a href="{}">Periodic task {}</a> ({}), {}', url, task.pk, state, calendar)

@@ -11,7 +11,8 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from handlers.services.appointments import book_appointment
 from scheduling import schedule_event
-from scheduling.models import EventStatus, ScheduledEvent
+from scheduling.models import EventStatus, Occurrence, OccurrenceStatus, ScheduledEvent
+from tests.browser import screenshot
 from tests.conftest import booking_kwargs, event_kwargs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -64,4 +65,79 @@ def test_editing_a_periodic_tasks_clocked_time_moves_the_event(logged_in, live_s
     event.refresh_from_db()
     assert event.next_run_at.isoformat() == "2027-01-15T08:30:00+00:00"
     browser.get(f"{live_server.url}/admin/scheduling/scheduledevent/?entity_id=appt-1")
-    assert "2027-01-15 03:30 EST" in browser.page_source  # shown in the execution zone
+    assert "2027-01-15 03:30:00 EST (UTC-05:00)" in browser.page_source  # the event zone
+
+
+def select_and_act(browser, action: str) -> None:
+    browser.find_element(By.ID, "action-toggle").click()  # every row on the page
+    Select(browser.find_element(By.NAME, "action")).select_by_value(action)
+    browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+
+
+def test_cancel_action_on_the_event_list(logged_in, live_server) -> None:
+    event = schedule_event(**event_kwargs(scheduled_time=timezone.now() + timedelta(days=1)))
+    browser = logged_in
+    browser.get(f"{live_server.url}/admin/scheduling/scheduledevent/")
+    select_and_act(browser, "cancel_selected")
+    WebDriverWait(browser, 10).until(lambda d: "Cancelled 1 events" in d.page_source)
+    event.refresh_from_db()
+    assert event.status == EventStatus.CANCELLED
+
+
+def test_reschedule_action_asks_for_a_time_and_zone(logged_in, live_server) -> None:
+    event = schedule_event(**event_kwargs(scheduled_time=timezone.now() + timedelta(days=1)))
+    browser = logged_in
+    browser.get(f"{live_server.url}/admin/scheduling/scheduledevent/")
+    select_and_act(browser, "reschedule_selected")
+    WebDriverWait(browser, 10).until(lambda d: "Reschedule events" in d.title)
+    assert browser.find_element(By.NAME, "zone").get_attribute("value") == "America/New_York"
+    browser.find_element(By.NAME, "when_0").send_keys("2027-07-04")
+    browser.find_element(By.NAME, "when_1").send_keys("12:00:00")
+    browser.find_element(By.NAME, "apply").click()
+    WebDriverWait(browser, 10).until(lambda d: "Rescheduled 1 events" in d.page_source)
+    event.refresh_from_db()
+    assert event.next_run_at.isoformat() == "2027-07-04T16:00:00+00:00"  # EDT in July
+
+
+def test_the_event_page_tells_its_story(logged_in, live_server) -> None:
+    event = schedule_event(
+        **event_kwargs(
+            event_type="DATA_CLEANUP",
+            entity_id="nightly",
+            scheduled_time=timezone.now() - timedelta(days=3),
+            payload={"days_to_keep": 30},
+            recurrence={"frequency": "DAILY"},
+        )
+    )
+    now = timezone.now()
+    for days, status, error in (
+        (3, OccurrenceStatus.SUCCEEDED, None),
+        (2, OccurrenceStatus.FAILED, "Traceback ...\nOperationalError: database is locked"),
+        (1, OccurrenceStatus.SUCCEEDED, None),
+    ):
+        due = now - timedelta(days=days)
+        Occurrence.objects.create(
+            event=event,
+            scheduled_for=due,
+            task_id=f"t-{days}",
+            status=status,
+            attempts=1 if error is None else 6,
+            claimed_at=due,
+            sent_at=due + timedelta(seconds=1),
+            finished_at=due + timedelta(seconds=2),
+            error=error,
+        )
+    browser = logged_in
+    browser.get(f"{live_server.url}/admin/scheduling/scheduledevent/{event.pk}/change/")
+    page = browser.page_source
+    assert "Times are in" in page
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.event-occurrences tbody tr")
+    assert [r.find_element(By.CSS_SELECTOR, ".status").text for r in rows] == [
+        "succeeded",
+        "failed",
+        "succeeded",
+    ]
+    assert "OperationalError: database is locked" in rows[1].text
+    assert "crontab" in browser.find_element(By.CSS_SELECTOR, ".field-beat_row").text
+    assert "event.schedule" in browser.find_element(By.CSS_SELECTOR, "table.event-audit").text
+    screenshot(browser, "event-page")

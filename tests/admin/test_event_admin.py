@@ -277,4 +277,4 @@ class TestHistoryIsReadOnly:
     def test_times_say_their_zone_to_the_second(self, admin_client, make_event, frozen_now) -> None:
         make_event()
         page = admin_client.get(reverse("admin:scheduling_auditentry_changelist")).content.decode()
-        assert "2026-12-01 12:00:00 UTC (UTC)" in page
+        assert "2026-12-01 12:00:00 UTC <small>now</small>" in page

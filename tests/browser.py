@@ -1,4 +1,6 @@
-"""Fixtures for the admin's tests in a real browser: headless Chromium driven by selenium.
+"""Fixtures for tests of the admin in a real browser: headless Chromium driven by selenium.
+
+tests/conftest.py loads them as a plugin: every test may ask for them.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (.ci/run installs them);
 without them the browser tests are skipped, except when REQUIRE_SERVICES=1
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,11 +58,31 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
 
 @pytest.fixture
 def logged_in(browser: webdriver.Chrome, live_server: Any) -> webdriver.Chrome:
+    """The browser signed in to the test's live server as a superuser."""
+    return sign_in(browser, live_server.url)
+
+
+def sign_in(browser: webdriver.Chrome, base_url: str) -> webdriver.Chrome:
+    """Make a superuser and sign the browser in to the admin at ``base_url``."""
     User.objects.create_superuser("admin", "admin@example.com", "correct horse")
     browser.delete_all_cookies()
-    browser.get(f"{live_server.url}/admin/login/")
+    browser.get(f"{base_url}/admin/login/")
     browser.find_element(By.NAME, "username").send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys("correct horse")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
     WebDriverWait(browser, 10).until(lambda d: "Site administration" in d.page_source)
     return browser
+
+
+def screenshot(browser: webdriver.Chrome, name: str) -> None:
+    """Save the page as docs/<name>.png when SAVE_SCREENSHOTS=1 (to refresh the docs' pictures)."""
+    if os.environ.get("SAVE_SCREENSHOTS") != "1":
+        return
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    size = browser.get_window_size()
+    browser.set_window_size(size["width"], min(int(height) + 100, 4000))  # the whole page
+    try:
+        browser.get_screenshot_as_file(str(docs / f"{name}.png"))
+    finally:
+        browser.set_window_size(size["width"], size["height"])
