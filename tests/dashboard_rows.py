@@ -116,7 +116,10 @@ def demo(now: datetime, *, upcoming: int = 240, recent: int = 300, seed: int = 1
     )
     for seconds_late in (40, 12, 3):
         event(next_run_at=now - timedelta(seconds=seconds_late))
-    past = [event(next_run_at=None, status=EventStatus.COMPLETED) for _ in range(12)]
+    past = [
+        event(next_run_at=None, status=EventStatus.COMPLETED, event_type=names[i % len(names)])
+        for i in range(12)
+    ]
     statuses = ["succeeded"] * 93 + ["failed"] * 4 + ["skipped"] * 2 + ["missed"]
     for i in range(recent):
         at = now - timedelta(days=1) * (i + 0.5) / recent
