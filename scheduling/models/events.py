@@ -173,6 +173,13 @@ class Occurrence(models.Model):
         indexes = [
             models.Index(fields=["status", "claimed_at"], name="occurrence_status_idx"),
             models.Index(fields=["finished_at"], name="occurrence_finished_idx"),
+            # The operations dashboard (scheduling.dashboard): the latest failures,
+            # without sorting every failure ever recorded.
+            models.Index(
+                fields=["finished_at"], condition=Q(status="failed"), name="occurrence_failed_idx"
+            ),
+            # The dashboard's firing lag: the last day's firings by instant due.
+            models.Index(fields=["scheduled_for"], name="occurrence_scheduled_for_idx"),
             # Beat's recovery sweep: unfinished occurrences whose lease lapsed.
             models.Index(
                 fields=["lease_expires_at"],
