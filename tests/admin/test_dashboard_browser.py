@@ -52,7 +52,7 @@ def test_the_dashboard_from_the_index_to_the_failed_firings(logged_in, live_serv
     assert "status__exact=failed" in browser.current_url
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert len(rows) == count
-    assert all("Failed" in row.text for row in rows)
+    assert all("failed" in row.text for row in rows)
 
 
 def _save_full_page(browser) -> None:
