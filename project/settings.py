@@ -8,6 +8,7 @@ both under ``VAR_DIR``. Production sets ``DATABASE_URL`` (PostgreSQL) and
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 
@@ -19,6 +20,19 @@ from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+# Metrics of every process (web, worker, beat, their children) as files in
+# one directory, added up by GET /metrics (docs/operations.md). Set here, the
+# first module every process loads: prometheus_client reads the variable
+# once, when first imported, and children (gunicorn's, Celery's pool) inherit
+# it. Empty: metrics stay in each process's memory (one process only).
+_METRICS_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+if _METRICS_DIR:
+    Path(_METRICS_DIR).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRICS_DIR
+else:
+    # Set but empty, prometheus_client would still look for files.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
@@ -48,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it counts every answer, those of the other middleware included.
+    "scheduling.metrics.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -254,6 +270,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "scheduling.beat:EventScheduler"
+# Task events (received, started, succeeded, ...; "sent" from beat), for
+# Flower and celery-exporter. Without a consumer the broker drops them. The
+# "sent" event is one more message per publish from beat.
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_WORKER_SEND_TASK_EVENTS", True)
+CELERY_TASK_SEND_SENT_EVENT = env_bool("CELERY_TASK_SEND_SENT_EVENT", True)
 CELERY_TASK_ALWAYS_EAGER = False
 
 # --- The scheduler --------------------------------------------------------------
@@ -308,6 +329,16 @@ if SCHEDULING_BEAT_HEARTBEAT_SECONDS >= SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS:
     raise ImproperlyConfigured(
         "SCHEDULING_BEAT_HEARTBEAT_SECONDS must be below SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS"
     )
+
+# --- Metrics (GET /metrics, docs/operations.md) ----------------------------------
+# A bearer token that may read the metrics (a Prometheus scrape); without it,
+# only signed-in staff users may.
+SCHEDULING_METRICS_TOKEN = env_str("SCHEDULING_METRICS_TOKEN", "")
+# Events by status other than "scheduled" are a full table count: read at
+# most this often per web process ("scheduled" is read at every scrape).
+SCHEDULING_METRICS_STATUS_COUNT_SECONDS = env_float("SCHEDULING_METRICS_STATUS_COUNT_SECONDS", 60.0)
+# The due backlog is counted up to this many events (a range of event_due_idx).
+SCHEDULING_METRICS_COUNT_LIMIT = 100_000
 
 # --- The HTTP API (scheduling.api) ----------------------------------------------
 # Units each API key may spend per window: a request costs 1, a bulk request
