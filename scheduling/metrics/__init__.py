@@ -16,7 +16,6 @@ anything imports it (project/settings.py does, for the example project).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -24,16 +23,11 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import Counter, Gauge, Histogram, values
 
+from scheduling.metrics import processes
+from scheduling.metrics.processes import MULTIPROC_ENV, multiproc_dir
+
 if TYPE_CHECKING:
     from scheduling.models import Occurrence
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
-
-def multiproc_dir() -> str | None:
-    """The shared directory of the process's metrics, or None for in-memory ones."""
-    return os.environ.get(MULTIPROC_ENV) or None
-
 
 if multiproc_dir() and not getattr(values.ValueClass, "_multiprocess", False):
     # Values would stay in this process's memory and the endpoint would
@@ -85,6 +79,10 @@ BEAT_LEADER = Gauge(
     ["instance"],
     multiprocess_mode="livemax",
 )
+# Only processes that write series (web, worker, beat) leave files behind,
+# and only they need to mark themselves dead at exit.
+processes.connect()
+
 HTTP_REQUESTS = Counter(
     "scheduling_http_requests",
     "HTTP requests answered, by route name (not path), method and status code.",

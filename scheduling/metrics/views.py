@@ -7,6 +7,7 @@ no session answers 401, a wrong token or a non-staff user 403.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterable
 
@@ -19,9 +20,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from scheduling.metrics import multiproc_dir
 from scheduling.metrics.collector import DatabaseCollector
-from scheduling.metrics.processes import reap_dead_processes
+from scheduling.metrics.processes import multiproc_dir, reap_dead_processes
 
 
 @never_cache
@@ -65,6 +65,8 @@ def scrape_registry() -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     path = multiproc_dir()
     if path:
+        # Emptied (or not made yet) before the processes start: no files, no series.
+        os.makedirs(path, exist_ok=True)
         reap_dead_processes(path)
         multiprocess.MultiProcessCollector(registry, path=path)
     else:
