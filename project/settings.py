@@ -275,6 +275,8 @@ CELERY_BEAT_SCHEDULER = "scheduling.beat:EventScheduler"
 # "sent" event is one more message per publish from beat.
 CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_WORKER_SEND_TASK_EVENTS", True)
 CELERY_TASK_SEND_SENT_EVENT = env_bool("CELERY_TASK_SEND_SENT_EVENT", True)
+# Logging is Django's (LOGGING below; project/celery.py tells Celery so).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = False
 
 # --- The scheduler --------------------------------------------------------------
@@ -381,14 +383,33 @@ CACHES = {
     ),
 }
 
+# plain: "time LEVEL logger: message"; json: one object per line with time,
+# level, logger, message and the event and occurrence ids when known
+# (scheduling.logs). The same for web, worker and beat: Celery is told to
+# leave logging to Django (project/celery.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "scheduling.logs.ContextFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "scheduling.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # On the filesystem broker (no host in its URL) kombu warns "No
+        # hostname was supplied" for every connection it makes; its only other
+        # warning (rediss:// without TLS options) cannot happen here.
+        "kombu.connection": {"level": "ERROR"},
+    },
 }

@@ -101,6 +101,7 @@ class Processes:
             "web",
             [
                 *(sys.executable, "-m", "gunicorn", "project.wsgi"),
+                *("--config", "python:project.gunicorn"),
                 *("--bind", f"127.0.0.1:{port}", "--workers", "2", "--access-logfile", "-"),
             ],
         )
