@@ -8,6 +8,7 @@ both under ``VAR_DIR``. Production sets ``DATABASE_URL`` (PostgreSQL) and
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 
@@ -19,6 +20,19 @@ from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+# Metrics of every process (web, worker, beat, their children) as files in
+# one directory, added up by GET /metrics (docs/operations.md). Set here, the
+# first module every process loads: prometheus_client reads the variable
+# once, when first imported, and children (gunicorn's, Celery's pool) inherit
+# it. Empty: metrics stay in each process's memory (one process only).
+_METRICS_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+if _METRICS_DIR:
+    Path(_METRICS_DIR).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRICS_DIR
+else:
+    # Set but empty, prometheus_client would still look for files.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
@@ -48,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it counts every answer, those of the other middleware included.
+    "scheduling.metrics.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -256,6 +272,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "scheduling.beat:EventScheduler"
+# Task events (received, started, succeeded, ...; "sent" from beat), for
+# Flower and celery-exporter. Without a consumer the broker drops them. The
+# "sent" event is one more message per publish from beat.
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_WORKER_SEND_TASK_EVENTS", True)
+CELERY_TASK_SEND_SENT_EVENT = env_bool("CELERY_TASK_SEND_SENT_EVENT", True)
+# Logging is Django's (LOGGING below; project/celery.py tells Celery so).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = False
 
 # --- The scheduler --------------------------------------------------------------
@@ -311,6 +334,16 @@ if SCHEDULING_BEAT_HEARTBEAT_SECONDS >= SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS:
         "SCHEDULING_BEAT_HEARTBEAT_SECONDS must be below SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS"
     )
 
+# --- Metrics (GET /metrics, docs/operations.md) ----------------------------------
+# A bearer token that may read the metrics (a Prometheus scrape); without it,
+# only signed-in staff users may.
+SCHEDULING_METRICS_TOKEN = env_str("SCHEDULING_METRICS_TOKEN", "")
+# Events by status other than "scheduled" are a full table count: read at
+# most this often per web process ("scheduled" is read at every scrape).
+SCHEDULING_METRICS_STATUS_COUNT_SECONDS = env_float("SCHEDULING_METRICS_STATUS_COUNT_SECONDS", 60.0)
+# The due backlog is counted up to this many events (a range of event_due_idx).
+SCHEDULING_METRICS_COUNT_LIMIT = 100_000
+
 # --- The HTTP API (scheduling.api) ----------------------------------------------
 # Units each API key may spend per window: a request costs 1, a bulk request
 # 1 per event. Over budget: 429 with Retry-After, and nothing written.
@@ -352,14 +385,33 @@ CACHES = {
     ),
 }
 
+# plain: "time LEVEL logger: message"; json: one object per line with time,
+# level, logger, message and the event and occurrence ids when known
+# (scheduling.logs). The same for web, worker and beat: Celery is told to
+# leave logging to Django (project/celery.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "scheduling.logs.ContextFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "scheduling.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # On the filesystem broker (no host in its URL) kombu warns "No
+        # hostname was supplied" for every connection it makes; its only other
+        # warning (rediss:// without TLS options) cannot happen here.
+        "kombu.connection": {"level": "ERROR"},
+    },
 }

@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from project.health import health
+from scheduling.metrics.views import metrics_view
 
 urlpatterns = [
     # The front door: the admin (sign-in, events, the operations dashboard).
@@ -12,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("scheduling.api.urls")),
     path("health", health, name="health"),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 # JSON under /api/ (503 when a dependency is down), Django's page elsewhere.

@@ -14,7 +14,8 @@ class SchedulingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from scheduling import checks, encryption, registry, signals  # noqa: F401 - checks
+        from scheduling import checks, encryption, logs, registry, signals  # noqa: F401 - checks
+        from scheduling.metrics import processes
 
         signals.connect()
         # Every installed app's event types, the engine's built-in one included.
@@ -22,3 +23,7 @@ class SchedulingConfig(AppConfig):
         # A malformed key stops every process at start (web, worker, beat),
         # not at the first payload read.
         encryption.check_keys()
+        # The worker's log records name the event and occurrence they are about.
+        logs.connect()
+        # A process's live gauges leave the shared metrics directory with it.
+        processes.connect()

@@ -37,7 +37,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from scheduling import selectors
+from scheduling import metrics, selectors
 from scheduling.broker import QueueDepth
 from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
 from scheduling.leader import BeatLock, lock_for
@@ -159,10 +159,12 @@ class EventScheduler(DatabaseScheduler):
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         poll = settings.SCHEDULING_BEAT_POLL_SECONDS
-        leader = self.lock.acquire()
-        event_wait = self.dispatch_events() if leader or self.claims_without_lock else poll
-        self._record_heartbeat(leader)
-        stock_wait = self._stock_tick(*args, **kwargs) if leader else poll
+        with metrics.BEAT_TICK.time():
+            leader = self.lock.acquire()
+            metrics.BEAT_LEADER.labels(instance=self.instance).set(int(leader))
+            event_wait = self.dispatch_events() if leader or self.claims_without_lock else poll
+            self._record_heartbeat(leader)
+            stock_wait = self._stock_tick(*args, **kwargs) if leader else poll
         return min(event_wait, stock_wait)
 
     def _stock_tick(self, *args: Any, **kwargs: Any) -> float:
@@ -264,6 +266,7 @@ class EventScheduler(DatabaseScheduler):
         dispatches = [occurrences.Dispatch(r.event_id, r.occurrence_id, r.task_id) for r in rows]
         publish(dispatches, app=self.app, producer=self.producer, mark=False)
         taken = leases.mark_republished(rows, now=timezone.now())
+        metrics.REPUBLISHED.inc(len(rows))
         logger.warning(
             "published again %d occurrences whose lease lapsed (%d still lapsed), first %s",
             len(rows),
@@ -274,8 +277,11 @@ class EventScheduler(DatabaseScheduler):
     def _publish(self, batch: list[occurrences.Dispatch]) -> None:
         if batch:
             publish(batch, app=self.app, producer=self.producer)
+            metrics.observe_published((d.scheduled_for for d in batch), now=timezone.now())
+            first = [d.occurrence_id for d in batch[:5]]
             logger.info(
                 "published %d event occurrences, first %s",
                 len(batch),
-                ", ".join(d.occurrence_id for d in batch[:5]),
+                ", ".join(first),
+                extra={"occurrence_ids": first, "event_ids": [d.event_id for d in batch[:5]]},
             )

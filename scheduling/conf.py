@@ -47,6 +47,12 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULING_API_BULK_MAX_EVENTS": 500,
     # The cache alias that counts API requests; falls back to "default".
     "SCHEDULING_API_RATE_CACHE": "ratelimit",
+    # GET /metrics: a bearer token that may read it (empty: staff users only).
+    "SCHEDULING_METRICS_TOKEN": "",
+    # The full count of events by status is read at most this often per process.
+    "SCHEDULING_METRICS_STATUS_COUNT_SECONDS": 60.0,
+    # The due backlog is counted up to this many events.
+    "SCHEDULING_METRICS_COUNT_LIMIT": 100_000,
 }
 
 

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone as django_timezone
 
 from scheduling.calendar import cron_pattern, event_rule
-from scheduling.models import EventStatus, ScheduledEvent
+from scheduling.models import BeatHeartbeat, EventStatus, ScheduledEvent
 from scheduling.recurrence import iter_fires
 from scheduling.validation import build_upcoming_query, event_uuid
 
@@ -151,3 +151,44 @@ def scheduled_events_for_entity(
     return ScheduledEvent.objects.filter(
         service_id=service_id, entity_id=entity_id, status=EventStatus.SCHEDULED
     )
+
+
+# --- For the metrics endpoint (scheduling.metrics.collector) ----------------------
+
+
+def event_counts_by_status() -> dict[str, int]:
+    """How many events have each status, every status present (0 if none).
+
+    A full count: ``status`` has no index of its own, so this reads the
+    whole table. The metrics collector caches it (docs/operations.md).
+    """
+    counts = dict.fromkeys(EventStatus.values, 0)
+    rows = ScheduledEvent.objects.order_by().values_list("status").annotate(n=Count("pk"))
+    counts.update({status: n for status, n in rows})
+    return counts
+
+
+def scheduled_event_count() -> int:
+    """How many events are scheduled.
+
+    Read from the partial unique index on scheduled events (the natural
+    key's), so its cost follows the scheduled events, not the history.
+    """
+    return ScheduledEvent.objects.filter(status=EventStatus.SCHEDULED).count()
+
+
+def due_backlog(*, now: datetime, limit: int) -> int:
+    """Scheduled events due at ``now`` and not yet claimed, counted up to ``limit``.
+
+    A range of ``event_due_idx``; the limit bounds the read when a backlog
+    is huge (the count then says ``limit``).
+    """
+    due = ScheduledEvent.objects.filter(
+        status=EventStatus.SCHEDULED, next_run_at__isnull=False, next_run_at__lte=now
+    ).order_by()
+    return due[:limit].count()
+
+
+def leader_last_tick() -> datetime | None:
+    """The latest recorded tick of a beat holding the beat lock (a table of a few rows)."""
+    return BeatHeartbeat.objects.filter(is_leader=True).aggregate(last=Max("last_tick_at"))["last"]

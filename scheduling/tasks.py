@@ -18,7 +18,7 @@ from typing import Any
 from celery import Task, shared_task
 from django.utils import timezone
 
-from scheduling import registry
+from scheduling import metrics, registry
 from scheduling.conf import EVENT_TASK_NAME
 from scheduling.models import EventStatus, Occurrence
 from scheduling.outcomes import PermanentError, SkipOccurrence
@@ -59,11 +59,15 @@ def process_event(self: Task, event_id: str, occurrence_id: str | None = None) -
     if start is None:
         # Unknown event, finished occurrence (a redelivery), or another
         # worker holds it.
+        metrics.count_outcome("", "ignored")
         return {"status": "ignored", "event_id": event_id, "occurrence_id": occurrence_id}
     occurrence = start.occurrence
+    event_type = occurrence.event.event_type
+    metrics.observe_start(occurrence, published=occurrence_id is not None)
     summary = {"event_id": event_id, "occurrence_id": str(occurrence.pk)}
     if start.missed:
         _record(occurrences.miss_occurrence, occurrence, reason=start.missed)
+        metrics.count_outcome(event_type, "missed")
         logger.info("occurrence %s reached the worker past its grace: missed", occurrence.pk)
         return {"status": "missed", **summary}
     reason = _reason_to_skip(occurrence)
@@ -75,8 +79,10 @@ def process_event(self: Task, event_id: str, occurrence_id: str | None = None) -
             reason = str(exc)
         else:
             _record(occurrences.complete_occurrence, occurrence, result=result)
+            metrics.count_outcome(event_type, "succeeded")
             return {"status": "succeeded", **summary}
     _record(occurrences.skip_occurrence, occurrence, reason=reason)
+    metrics.count_outcome(event_type, "skipped")
     logger.info("skipped occurrence %s (reason in the occurrence)", occurrence.pk)
     return {"status": "skipped", **summary}
 
@@ -112,8 +118,10 @@ def _run_handler(task: Task, occurrence: Occurrence) -> dict[str, Any]:
         if not permanent and occurrence.attempts <= declared.retries():
             countdown = declared.retry_countdown(occurrence.attempts - 1)
             _record(occurrences.retry_later, occurrence, error=error, countdown=countdown)
+            metrics.count_outcome(occurrence.event.event_type, "retrying")
             raise task.retry(exc=told, countdown=countdown) from None
         _record(occurrences.fail_occurrence, occurrence, error=error)
+        metrics.count_outcome(occurrence.event.event_type, "failed")
         raise told from None
 
 

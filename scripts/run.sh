@@ -11,4 +11,7 @@ python manage.py setup_system_events
 if [ "${DEMO:-1}" = "1" ]; then
     python manage.py demo
 fi
+# The metrics files of a previous run (docs/operations.md): emptied before
+# any of the three processes starts, so none loses the files it opened.
+rm -rf -- "${PROMETHEUS_MULTIPROC_DIR:-${VAR_DIR:-var}/metrics}"
 exec honcho start --procfile Procfile --port "${PORT:-8000}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
@@ -10,6 +11,8 @@ from django.utils import timezone
 
 from handlers.models import Appointment, Notification, Participant
 from scheduling.models import Occurrence
+
+logger = logging.getLogger(__name__)
 
 Render = Callable[[Participant], tuple[str, str]]
 
@@ -63,5 +66,8 @@ def send_pending(occurrence: Occurrence) -> int:
         # A crash between send and mark repeats the e-mail, never loses it;
         # the repeat has the same Message-ID, so mail systems can drop it.
         Notification.objects.filter(pk=note.pk).update(sent_at=timezone.now())
+        # INFO, one line whatever the e-mail backend: the address stays out
+        # of the log, the Message-ID finds the message in the mail system's.
+        logger.info("sent e-mail %s (%s) to user %s", message_id(note), note.kind, note.user_id)
         sent += 1
     return sent

@@ -53,6 +53,8 @@ class Dispatch:
     event_id: str
     occurrence_id: str
     task_id: str
+    # When it was due: set by claims, for the publish-lag metric.
+    scheduled_for: datetime | None = None
 
 
 # --- Beat side -------------------------------------------------------------------
@@ -83,7 +85,12 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
         _advance(events, now=now)
         _settle_missed_one_offs([c for c in claims if c.status == OccurrenceStatus.MISSED])
     return [
-        Dispatch(event_id=str(c.event_id), occurrence_id=str(c.pk), task_id=c.task_id)
+        Dispatch(
+            event_id=str(c.event_id),
+            occurrence_id=str(c.pk),
+            task_id=c.task_id,
+            scheduled_for=c.scheduled_for,
+        )
         for c in claims
         if c.pk in inserted and c.status == OccurrenceStatus.CLAIMED
     ]

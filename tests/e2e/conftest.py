@@ -73,6 +73,9 @@ class Processes:
             **os.environ,
             "DATABASE_URL": subprocess_database_url(),
             "VAR_DIR": str(workdir / "var"),
+            # Metrics files of these processes only, in a folder a test can
+            # scrape (the test run's own folder is inherited otherwise).
+            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "var" / "metrics"),
             "SCHEDULING_BEAT_POLL_SECONDS": "0.2",
             "SCHEDULING_RETRY_BACKOFF_SECONDS": "1",
             "PYTHONUNBUFFERED": "1",
@@ -80,6 +83,10 @@ class Processes:
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(workdir / "mail"),
         }
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.workdir / "var" / "metrics"
 
     @property
     def mail_dir(self) -> Path:
@@ -94,6 +101,7 @@ class Processes:
             "web",
             [
                 *(sys.executable, "-m", "gunicorn", "project.wsgi"),
+                *("--config", "python:project.gunicorn"),
                 *("--bind", f"127.0.0.1:{port}", "--workers", "2", "--access-logfile", "-"),
             ],
         )
