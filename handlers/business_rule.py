@@ -12,7 +12,8 @@ from scheduling.models import Occurrence, ScheduledEvent
 
 
 # Rules act on "now": an hour late, they may act on stale premises.
-@event_type("BUSINESS_RULE", misfire_grace=timedelta(hours=1))
+# A rule run still going when its next slot comes: the next waits for a later slot.
+@event_type("BUSINESS_RULE", misfire_grace=timedelta(hours=1), overlap="skip")
 def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
     fields = require(event.payload, ["rule_id"])
     rule = RULES.get(fields["rule_id"])

@@ -23,7 +23,7 @@ REPORT_TYPES = {"monthly"}
 
 
 # A report is worth having however late: no grace.
-@event_type("REPORT_GENERATION", misfire_grace=None)
+@event_type("REPORT_GENERATION", misfire_grace=None, overlap="skip")
 def handle(event: ScheduledEvent, occurrence: Occurrence) -> dict[str, Any]:
     schedule = _schedule(event, occurrence)
     report = generate_monthly_report(schedule, occurrence=occurrence)

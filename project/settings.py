@@ -318,6 +318,10 @@ SCHEDULING_RETRY_BACKOFF_MAX_SECONDS = env_int("SCHEDULING_RETRY_BACKOFF_MAX_SEC
 SCHEDULING_MISFIRE_GRACE_SECONDS: dict[str, int | None] = {}
 # How many occurrences of each recurring event get_upcoming_events expands.
 SCHEDULING_UPCOMING_MAX_PER_EVENT = env_int("SCHEDULING_UPCOMING_MAX_PER_EVENT", 100)
+# Recurring events' missed slots (docs/api.md, "Controls"): catch_up="each"
+# runs at most this many; catch_up="skip" counts a slot this late as missed.
+SCHEDULING_CATCH_UP_MAX_SLOTS = env_int("SCHEDULING_CATCH_UP_MAX_SLOTS", 24)
+SCHEDULING_CATCH_UP_ON_TIME_SECONDS = env_int("SCHEDULING_CATCH_UP_ON_TIME_SECONDS", 60)
 # Beat records that it ticks (a BeatHeartbeat row) at most this often: one
 # upsert every few seconds rather than one per tick.
 SCHEDULING_BEAT_HEARTBEAT_SECONDS = env_float("SCHEDULING_BEAT_HEARTBEAT_SECONDS", 5.0)

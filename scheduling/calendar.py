@@ -7,9 +7,11 @@ events); the time rules themselves are the pure ``scheduling.recurrence``.
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from scheduling import policies
 from scheduling.recurrence import (
     CronPattern,
     RecurrenceError,
@@ -48,8 +50,15 @@ def next_run_from_beat_row(event: ScheduledEvent, *, after: datetime) -> datetim
     """When the event fires next according to its beat row; None if never.
 
     The beat row is the calendar (an admin may have edited it); the event's
-    recurrence adds the limits a crontab cannot express.
+    recurrence adds the limits a crontab cannot express. The instant is the
+    slot plus the event's jitter offset, and the first after ``after``.
     """
+    offset = policies.jitter_offset(event)
+    slot = _next_slot(event, after=after - offset)
+    return None if slot is None else slot + offset
+
+
+def _next_slot(event: ScheduledEvent, *, after: datetime) -> datetime | None:
     task = event.periodic_task
     if task is None or not task.enabled:
         return None
@@ -71,26 +80,32 @@ def next_run_from_beat_row(event: ScheduledEvent, *, after: datetime) -> datetim
         return None
 
 
-def coalesce_due_slots(event: ScheduledEvent, *, now: datetime) -> None:
-    """Move a recurring event's ``next_run_at`` to its latest slot due by ``now``.
+def coalesce_due_slots(event: ScheduledEvent, *, now: datetime, keep: int = 1) -> None:
+    """Pass over all but the latest ``keep`` of a recurring event's slots due by ``now``.
 
-    Slots passed over (beat was down) count as fired, so ``count`` ends the
-    rule when it would have ended; only the latest is claimed. No-op for a
-    one-off or an event with at most one due slot.
+    ``next_run_at`` moves to the oldest slot kept. Slots passed over (beat
+    was down, the event was paused) count as fired, so ``count`` ends the
+    rule when it would have ended. No-op for a one-off or an event with at
+    most ``keep`` due slots.
     """
     task = event.periodic_task
     if event.next_run_at is None or task is None or task.crontab_id is None:
         return
+    offset = policies.jitter_offset(event)
     crontab = task.crontab
     later = iter_fires(
         cron_pattern(crontab),
         str(crontab.timezone),
-        after=event.next_run_at,
+        after=event.next_run_at - offset,
         rule=event_rule(event),
         fired=event.fired_count + 1,
     )
+    # Only the latest ``keep``: a year of hourly slots missed is not a list.
+    kept, due = deque([event.next_run_at], maxlen=keep), 1
     for slot in later:
-        if slot > now:
-            return
-        event.next_run_at = slot
-        event.fired_count += 1
+        if slot + offset > now:
+            break
+        kept.append(slot + offset)
+        due += 1
+    event.next_run_at = kept[0]
+    event.fired_count += due - len(kept)

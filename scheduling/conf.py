@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     # Per type name, seconds (None: however late): overrides a type's declaration.
     "SCHEDULING_MISFIRE_GRACE_SECONDS": {},
     "SCHEDULING_UPCOMING_MAX_PER_EVENT": 100,
+    # catch_up="each": at most this many missed slots of an event run (the latest).
+    "SCHEDULING_CATCH_UP_MAX_SLOTS": 24,
+    # catch_up="skip": a slot claimed more than this late counts as missed.
+    "SCHEDULING_CATCH_UP_ON_TIME_SECONDS": 60,
     "SCHEDULING_BEAT_HEARTBEAT_SECONDS": 5.0,
     "SCHEDULING_HEALTH_MAX_BEAT_AGE_SECONDS": 60.0,
     # The HTTP API: units per key per window, bulk size.

@@ -5,9 +5,9 @@ a worker, more than that after its instant is recorded as ``missed`` instead
 of being run, because acting on it would do more harm than good (a "15
 minutes before" reminder three hours late). ``None`` means "always run, however late".
 
-Recurring events are also coalesced: however many slots were missed, one
-firing is claimed (the oldest, run or recorded as missed by its grace) and
-the event moves to its next slot after now. See ``claim_due_occurrences``.
+What a recurring event does with the slots it missed is its catch-up policy
+(``scheduling.models.CatchUp``): by default the latest is claimed once and
+the others are passed over. See ``claim_due_occurrences``.
 """
 
 from __future__ import annotations
@@ -29,14 +29,19 @@ def grace_for(event_type: str) -> timedelta | None:
 
 
 def lateness_beyond_grace(
-    event_type: str, scheduled_for: datetime, now: datetime, *, stage: str = "claimed"
+    grace: timedelta | None,
+    scheduled_for: datetime,
+    now: datetime,
+    *,
+    event_type: str,
+    stage: str = "claimed",
 ) -> str | None:
     """Why a firing is missed, or None if it is still worth running.
 
-    ``stage`` names where the lateness was found: ``claimed`` by beat, or
-    ``started`` by a worker (a message that waited in a backlog).
+    ``grace`` is the event's (``scheduling.policies.grace``). ``stage`` names
+    where the lateness was found: ``claimed`` by beat, or ``started`` by a
+    worker (a message that waited in a backlog).
     """
-    grace = grace_for(event_type)
     late = now - scheduled_for
     if grace is None or late <= grace:
         return None

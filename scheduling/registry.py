@@ -28,7 +28,17 @@ Policies (each may be overridden for a deployment by the settings named):
   apply to types that do not set them);
 - ``permanent_errors``: exception classes that retrying cannot fix (besides
   ``scheduling.PermanentError``, always permanent): recorded as failed at
-  once, never retried.
+  once, never retried;
+- ``catch_up``: what a recurring event does with slots it missed:
+  ``"latest"`` (the default: the latest runs once), ``"skip"`` or ``"each"``;
+- ``jitter``: spread firings over up to this long after their instant (each
+  event by a fixed offset drawn from its id), so that thousands due at one
+  instant do not reach the workers in one second;
+- ``overlap``: ``"allow"`` (the default) or ``"skip"``: a recurring event's
+  slot due while its previous firing is unfinished is recorded as skipped.
+
+An event may override ``misfire_grace``, ``catch_up``, ``jitter`` and
+``overlap`` for itself (``scheduling.policies``).
 """
 
 from __future__ import annotations
@@ -66,6 +76,9 @@ class EventType:
     retry_backoff: timedelta | None = None
     retry_backoff_max: timedelta | None = None
     permanent_errors: tuple[type[BaseException], ...] = ()
+    catch_up: str = "latest"
+    jitter: timedelta = timedelta(0)
+    overlap: str = "allow"
 
     def grace(self) -> timedelta | None:
         """The misfire grace, ``SCHEDULING_MISFIRE_GRACE_SECONDS`` first."""
@@ -100,6 +113,9 @@ def event_type(
     retry_backoff: timedelta | None = None,
     retry_backoff_max: timedelta | None = None,
     permanent_errors: tuple[type[BaseException], ...] = (),
+    catch_up: str = "latest",
+    jitter: timedelta = timedelta(0),
+    overlap: str = "allow",
 ) -> Callable[[Handler], Handler]:
     """Declare an event type handled by the decorated function.
 
@@ -114,6 +130,7 @@ def event_type(
         raise RegistrationError(
             f"event type {name!r}: use capitals, digits and underscores, at most 64"
         )
+    _check_controls(name, catch_up=catch_up, jitter=jitter, overlap=overlap)
 
     def register(handler: Handler) -> Handler:
         declared = EventType(
@@ -124,6 +141,9 @@ def event_type(
             retry_backoff=retry_backoff,
             retry_backoff_max=retry_backoff_max,
             permanent_errors=tuple(permanent_errors),
+            catch_up=catch_up,
+            jitter=jitter,
+            overlap=overlap,
         )
         existing = _TYPES.get(name)
         if existing is not None and _qualname(existing.handler) != _qualname(handler):
@@ -134,6 +154,20 @@ def event_type(
         return handler
 
     return register
+
+
+# The most an event's firings may be spread over: less than the shortest gap
+# between two slots of any rule, so a jittered firing never passes its next slot.
+MAX_JITTER = timedelta(minutes=30)
+
+
+def _check_controls(name: str, *, catch_up: str, jitter: timedelta, overlap: str) -> None:
+    if catch_up not in ("latest", "skip", "each"):
+        raise RegistrationError(f"event type {name}: catch_up is 'latest', 'skip' or 'each'")
+    if overlap not in ("allow", "skip"):
+        raise RegistrationError(f"event type {name}: overlap is 'allow' or 'skip'")
+    if not timedelta(0) <= jitter <= MAX_JITTER:
+        raise RegistrationError(f"event type {name}: jitter is from 0 to {MAX_JITTER}")
 
 
 def _qualname(handler: Handler) -> str:

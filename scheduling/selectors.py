@@ -14,6 +14,7 @@ from django.utils import timezone as django_timezone
 
 from scheduling.calendar import cron_pattern, event_rule
 from scheduling.models import BeatHeartbeat, EventStatus, ScheduledEvent
+from scheduling.policies import jitter_offset
 from scheduling.recurrence import iter_fires
 from scheduling.validation import build_upcoming_query, event_uuid
 
@@ -90,10 +91,12 @@ def _expand(event: ScheduledEvent, start: datetime, end: datetime | None) -> lis
     assert event.periodic_task is not None
     crontab = event.periodic_task.crontab
     rule = event_rule(event)
-    first = event.next_run_at
-    if start > first and (rule is None or rule.count is None):
+    # Slots are the calendar's; each fires at its slot plus the event's jitter.
+    offset = jitter_offset(event)
+    first = event.next_run_at - offset
+    if start > event.next_run_at and (rule is None or rule.count is None):
         # Without a count, firings before the window change nothing: jump.
-        first = start - timedelta(microseconds=1)
+        first = start - offset - timedelta(microseconds=1)
         fires: Iterator[datetime] = iter(())
     else:
         fires = iter([first])
@@ -107,6 +110,7 @@ def _expand(event: ScheduledEvent, start: datetime, end: datetime | None) -> lis
             fired=event.fired_count + 1,
         ),
     )
+    fires = (slot + offset for slot in fires)
     in_window = (t for t in fires if t >= start)
     bounded = itertools.takewhile(lambda t: end is None or t <= end, in_window)
     return list(itertools.islice(bounded, settings.SCHEDULING_UPCOMING_MAX_PER_EVENT))

@@ -93,6 +93,8 @@ def _reason_to_skip(occurrence: Occurrence) -> str | None:
     event = occurrence.event
     if event.status == EventStatus.CANCELLED:
         return "event was cancelled"
+    if event.status == EventStatus.PAUSED:
+        return "event was paused"
     if registry.get(event.event_type) is None:
         return f"no handler for event type {event.event_type!r} in this worker"
     return None

@@ -5,10 +5,13 @@ from __future__ import annotations
 from scheduling.models.access import ActorType, ApiKey, AuditAction, AuditEntry
 from scheduling.models.events import (
     FINAL_OCCURRENCE_STATUSES,
+    CatchUp,
     EventStatus,
     Occurrence,
     OccurrenceStatus,
+    Overlap,
     ScheduledEvent,
+    Trigger,
     occurrence_task_id,
 )
 from scheduling.models.heartbeats import BeatHeartbeat
@@ -20,9 +23,12 @@ __all__ = [
     "AuditAction",
     "AuditEntry",
     "BeatHeartbeat",
+    "CatchUp",
     "EventStatus",
     "Occurrence",
     "OccurrenceStatus",
+    "Overlap",
     "ScheduledEvent",
+    "Trigger",
     "occurrence_task_id",
 ]

@@ -51,6 +51,9 @@ class AuditAction(models.TextChoices):
     # A failed occurrence sent again, or a run started by hand (the admin's actions).
     RETRY = "event.retry"
     RUN = "event.run"
+    PAUSE = "event.pause"
+    RESUME = "event.resume"
+    BACKFILL = "event.backfill"
     KEY_CREATE = "api_key.create"
     KEY_CHANGE = "api_key.change"
     KEY_REVOKE = "api_key.revoke"

@@ -24,6 +24,27 @@ class EventStatus(models.TextChoices):
     FAILED = "failed"
     # A one-off reached too late to be worth running (see scheduling.misfire).
     MISSED = "missed"
+    # Fires nothing until resumed (scheduling.services.controls).
+    PAUSED = "paused"
+
+
+class CatchUp(models.TextChoices):
+    """What a recurring event does with slots it missed (beat down, paused)."""
+
+    # The latest missed slot runs once (within the grace); the others are passed over.
+    LATEST = "latest"
+    # No missed slot runs: the event continues at its next slot after now.
+    SKIP = "skip"
+    # Each missed slot runs, oldest first, at most SCHEDULING_CATCH_UP_MAX_SLOTS of them.
+    EACH = "each"
+
+
+class Overlap(models.TextChoices):
+    """Whether a recurring event's slot runs while its previous firing is unfinished."""
+
+    ALLOW = "allow"
+    # The slot is recorded as skipped, with the reason.
+    SKIP = "skip"
 
 
 class ScheduledEvent(models.Model):
@@ -52,6 +73,14 @@ class ScheduledEvent(models.Model):
     next_run_at = models.DateTimeField(null=True, blank=True)
     # Firings claimed so far: the recurrence's ``count`` is checked against it.
     fired_count = models.PositiveIntegerField(default=0)
+    # When it was paused (status "paused"); its missed slots are counted from here.
+    paused_at = models.DateTimeField(null=True, blank=True)
+    # Controls that override the event type's (scheduling.policies); empty or
+    # NULL: the type's.
+    misfire_grace_seconds = models.PositiveIntegerField(null=True, blank=True)
+    catch_up = models.CharField(max_length=8, choices=CatchUp.choices, blank=True, default="")
+    jitter_seconds = models.PositiveIntegerField(null=True, blank=True)
+    overlap = models.CharField(max_length=8, choices=Overlap.choices, blank=True, default="")
     periodic_task = models.OneToOneField(
         PeriodicTask,
         null=True,
@@ -134,6 +163,14 @@ def occurrence_task_id(event_id: uuid.UUID, scheduled_for_iso: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"occurrence:{event_id}:{scheduled_for_iso}"))
 
 
+class Trigger(models.TextChoices):
+    """What made an occurrence: its schedule, a person (run now), or a backfill."""
+
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    BACKFILL = "backfill"
+
+
 class Occurrence(models.Model):
     """One firing of an event: its claim, its run history and its outcome."""
 
@@ -144,6 +181,8 @@ class Occurrence(models.Model):
         max_length=16, choices=OccurrenceStatus.choices, default=OccurrenceStatus.CLAIMED
     )
     task_id = models.CharField(max_length=64, unique=True)
+    # A manual or backfilled firing is due when asked for: no misfire grace.
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.SCHEDULE)
     attempts = models.PositiveIntegerField(default=0)
     claimed_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -285,8 +285,8 @@ class Cancellation:
 def cancel_event(event_id: uuid.UUID | str) -> Cancellation:
     """Cancel a scheduled event and disable its beat row.
 
-    The result is true if it was scheduled and is now cancelled, false if it
-    is unknown or was not scheduled (already cancelled, completed or failed).
+    The result is true if it was scheduled (or paused) and is now cancelled,
+    false if it is unknown or was not (already cancelled, completed or failed).
     """
     pk = event_uuid(event_id)
     if pk is None:
@@ -295,9 +295,9 @@ def cancel_event(event_id: uuid.UUID | str) -> Cancellation:
     # also locks the row, which a worker starting a firing locks too: either
     # the worker started first (the occurrence is running, seen below) or it
     # waits and then sees the event cancelled and skips the firing.
-    claimed = ScheduledEvent.objects.filter(id=pk, status=EventStatus.SCHEDULED).update(
-        status=EventStatus.CANCELLED, next_run_at=None, updated_at=timezone.now()
-    )
+    claimed = ScheduledEvent.objects.filter(
+        id=pk, status__in=[EventStatus.SCHEDULED, EventStatus.PAUSED]
+    ).update(status=EventStatus.CANCELLED, next_run_at=None, updated_at=timezone.now())
     if not claimed:
         return Cancellation(cancelled=False)
     task_id = ScheduledEvent.objects.filter(id=pk).values_list("periodic_task_id", flat=True).get()

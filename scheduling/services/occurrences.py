@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, QuerySet, prefetch_related_objects
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
-from scheduling import audit, calendar
+from scheduling import audit, calendar, policies
 from scheduling.misfire import lateness_beyond_grace
 from scheduling.models import (
     FINAL_OCCURRENCE_STATUSES,
@@ -38,6 +39,7 @@ from scheduling.models import (
     Occurrence,
     OccurrenceStatus,
     ScheduledEvent,
+    Trigger,
     occurrence_task_id,
 )
 from scheduling.services import leases
@@ -66,8 +68,11 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
     Committed before anything is published: a crash after this leaves
     ``claimed`` rows whose lease lapses and beat publishes them, never a lost
     or doubled firing. A recurring event that missed several slots (beat was
-    down) is claimed once, for its latest due slot (coalescing). A firing
-    later than its type's grace is recorded as ``missed`` and not returned.
+    down, it was paused) catches up by its policy (``scheduling.policies``):
+    its latest slot is claimed once, or none, or each in turn. A firing later
+    than its grace is recorded as ``missed``, and a slot due while the
+    event's previous firing is unfinished (overlap "skip") as ``skipped``;
+    neither is returned.
     """
     with transaction.atomic():
         events = list(_due_events(now)[:limit])
@@ -76,8 +81,10 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
         recurring = [e for e in events if e.is_recurring]
         prefetch_related_objects(recurring, "periodic_task__crontab")
         for event in recurring:
-            calendar.coalesce_due_slots(event, now=now)
-        claims = [_new_claim(event, now) for event in events]
+            keep = settings.SCHEDULING_CATCH_UP_MAX_SLOTS if _catches_up_each(event) else 1
+            calendar.coalesce_due_slots(event, now=now, keep=keep)
+        busy = _still_busy([e for e in recurring if policies.overlap(e) == "skip"])
+        claims = [_new_claim(event, now, busy=event.pk in busy) for event in events]
         Occurrence.objects.bulk_create(claims, ignore_conflicts=True)
         inserted = set(
             Occurrence.objects.filter(pk__in=[c.pk for c in claims]).values_list("pk", flat=True)
@@ -94,6 +101,21 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
         for c in claims
         if c.pk in inserted and c.status == OccurrenceStatus.CLAIMED
     ]
+
+
+def _catches_up_each(event: ScheduledEvent) -> bool:
+    return event.is_recurring and policies.catch_up(event) == "each"
+
+
+def _still_busy(events: list[ScheduledEvent]) -> set[Any]:
+    """The ids of these events that have a firing not yet finished."""
+    if not events:
+        return set()
+    return set(
+        Occurrence.objects.filter(event__in=events)
+        .exclude(status__in=FINAL_OCCURRENCE_STATUSES)
+        .values_list("event_id", flat=True)
+    )
 
 
 def _due_events(now: datetime) -> QuerySet[ScheduledEvent]:
@@ -114,21 +136,40 @@ def _due_events(now: datetime) -> QuerySet[ScheduledEvent]:
     return due
 
 
-def _new_claim(event: ScheduledEvent, now: datetime) -> Occurrence:
-    """A claim to publish, or a record of a firing missed beyond its grace."""
+def _new_claim(event: ScheduledEvent, now: datetime, *, busy: bool) -> Occurrence:
+    """A claim to publish, or a record of a firing missed or skipped."""
     assert event.next_run_at is not None
-    missed = lateness_beyond_grace(event.event_type, event.next_run_at, now)
+    due = event.next_run_at
+    reason = lateness_beyond_grace(
+        policies.grace(event), due, now, event_type=event.event_type
+    ) or _skipped_as_late(event, due, now)
+    status = OccurrenceStatus.MISSED if reason else OccurrenceStatus.CLAIMED
+    if reason is None and busy:
+        status, reason = OccurrenceStatus.SKIPPED, OVERLAP_REASON
     return Occurrence(
         id=uuid.uuid4(),
         event=event,
-        scheduled_for=event.next_run_at,
-        task_id=occurrence_task_id(event.id, event.next_run_at.isoformat()),
-        status=OccurrenceStatus.MISSED if missed else OccurrenceStatus.CLAIMED,
+        scheduled_for=due,
+        task_id=occurrence_task_id(event.id, due.isoformat()),
+        status=status,
         claimed_at=now,
-        lease_expires_at=None if missed else now + leases.CLAIM_LEASE,
-        finished_at=now if missed else None,
-        error=missed,
+        lease_expires_at=None if reason else now + leases.CLAIM_LEASE,
+        finished_at=now if reason else None,
+        error=reason,
     )
+
+
+OVERLAP_REASON = "skipped: the previous firing is still unfinished (overlap is skip)"
+
+
+def _skipped_as_late(event: ScheduledEvent, due: datetime, now: datetime) -> str | None:
+    """catch_up "skip": a slot reached late is missed however long its grace."""
+    if not event.is_recurring or policies.catch_up(event) != "skip":
+        return None
+    on_time = timedelta(seconds=settings.SCHEDULING_CATCH_UP_ON_TIME_SECONDS)
+    if now - due <= on_time:
+        return None
+    return f"missed: claimed {now - due} after its instant; catch_up is skip"
 
 
 def _settle_missed_one_offs(missed: list[Occurrence]) -> None:
@@ -150,9 +191,9 @@ def _advance(events: list[ScheduledEvent], *, now: datetime) -> None:
         assert event.next_run_at is not None
         event.fired_count += 1
         event.updated_at = now
-        event.next_run_at = calendar.next_run_from_beat_row(
-            event, after=max(event.next_run_at, now)
-        )
+        # Catching up each slot: the next after this one, though it is due too.
+        after = event.next_run_at if _catches_up_each(event) else max(event.next_run_at, now)
+        event.next_run_at = calendar.next_run_from_beat_row(event, after=after)
     ScheduledEvent.objects.bulk_update(
         recurring, ["fired_count", "next_run_at", "updated_at"], batch_size=_UPDATE_BATCH
     )
@@ -198,6 +239,7 @@ def claim_manual_run(event_id: str, *, now: datetime) -> Dispatch:
             event=event,
             scheduled_for=now,
             task_id=occurrence_task_id(event.id, now.isoformat()),
+            trigger=Trigger.MANUAL,
             status=OccurrenceStatus.CLAIMED,
             claimed_at=now,
             lease_expires_at=now + leases.CLAIM_LEASE,
@@ -275,11 +317,18 @@ def _locked_event(event_id: str) -> ScheduledEvent | None:
 
 def _missed_at_start(occurrence: Occurrence, now: datetime) -> str | None:
     # Only a first attempt: a retry or a recovery continues a firing that
-    # started in time. A manual run is due when it is asked for.
-    if occurrence.attempts != 1 or occurrence.scheduled_for >= occurrence.claimed_at:
+    # started in time. A manual run or a backfill is due when it is asked for.
+    if occurrence.attempts != 1 or occurrence.trigger != Trigger.SCHEDULE:
         return None
+    if occurrence.scheduled_for >= occurrence.claimed_at:
+        return None  # run by hand from the periodic-task list (a PeriodicTask run)
+    event = occurrence.event
     return lateness_beyond_grace(
-        occurrence.event.event_type, occurrence.scheduled_for, now, stage="started"
+        policies.grace(event),
+        occurrence.scheduled_for,
+        now,
+        event_type=event.event_type,
+        stage="started",
     )
 
 
@@ -288,6 +337,7 @@ def _record_manual_occurrence(event: ScheduledEvent, *, task_id: str | None, now
         event=event,
         scheduled_for=now,
         task_id=task_id or str(uuid.uuid4()),
+        trigger=Trigger.MANUAL,
         status=OccurrenceStatus.CLAIMED,
         claimed_at=now,
         lease_expires_at=now + leases.CLAIM_LEASE,
