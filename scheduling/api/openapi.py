@@ -14,8 +14,16 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from scheduling import registry
-from scheduling.models import EventStatus, ScheduledEvent
+from scheduling.models import (
+    CatchUp,
+    EventStatus,
+    OccurrenceStatus,
+    Overlap,
+    ScheduledEvent,
+    Trigger,
+)
 from scheduling.recurrence import FREQUENCIES, MAX_COUNT, WEEKDAYS
+from scheduling.registry import MAX_JITTER
 from scheduling.timecheck import known_timezones
 from scheduling.validation import EARLIEST, LATEST, MAX_PAYLOAD_DEPTH
 
@@ -214,6 +222,88 @@ def _schemas() -> dict[str, Any]:
                 },
             },
         },
+        "Controls": {
+            "type": "object",
+            "description": "The event's own controls; null: its type's (docs/api.md, Controls).",
+            "additionalProperties": False,
+            "properties": {
+                "misfire_grace_seconds": _nullable(
+                    {"type": "integer", "minimum": 0, "maximum": 366 * 86400}
+                ),
+                "catch_up": _nullable({"enum": list(CatchUp.values)}),
+                "jitter_seconds": _nullable(
+                    {"type": "integer", "minimum": 0, "maximum": int(MAX_JITTER.total_seconds())}
+                ),
+                "overlap": _nullable({"enum": list(Overlap.values)}),
+            },
+        },
+        "EventPatch": {
+            "type": "object",
+            "description": "A field left out keeps its value; recurrence null makes the "
+            "event a one-off.",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {
+                "scheduled_time": _ISO_INSTANT,
+                "payload": {"type": "object"},
+                "recurrence": _nullable(_ref("Recurrence")),
+                "controls": _ref("Controls"),
+            },
+        },
+        "EventDetail": {
+            "type": "object",
+            "required": [
+                "event_id",
+                "type",
+                "status",
+                "scheduled_time",
+                "next_run_at",
+                "controls",
+                "occurrences",
+            ],
+            "properties": {
+                "event_id": {"type": "string", "format": "uuid"},
+                "type": {"type": "string"},
+                "service_id": {"type": "string"},
+                "entity_id": {"type": "string"},
+                "status": {"enum": list(EventStatus.values)},
+                "scheduled_time": _ISO_INSTANT,
+                "next_run_at": {
+                    **_nullable(_ISO_INSTANT),
+                    "description": "When beat fires it next (its jitter included); null: never.",
+                },
+                "timezone_context": _ref("TimezoneContext"),
+                "payload": {"type": "object"},
+                "recurrence": {"type": ["object", "null"]},
+                "fired_count": {"type": "integer", "minimum": 0},
+                "controls": _ref("Controls"),
+                "occurrences": {
+                    "type": "array",
+                    "description": "The latest firings, latest first.",
+                    "items": {
+                        "type": "object",
+                        "required": ["occurrence_id", "scheduled_for", "status", "trigger"],
+                        "properties": {
+                            "occurrence_id": {"type": "string", "format": "uuid"},
+                            "scheduled_for": _ISO_INSTANT,
+                            "status": {"enum": list(OccurrenceStatus.values)},
+                            "trigger": {"enum": list(Trigger.values)},
+                            "attempts": {"type": "integer", "minimum": 0},
+                            "started_at": _nullable(_ISO_INSTANT),
+                            "finished_at": _nullable(_ISO_INSTANT),
+                        },
+                    },
+                },
+            },
+        },
+        "RunStarted": {
+            "type": "object",
+            "required": ["event_id", "occurrence_id"],
+            "properties": {
+                "event_id": {"type": "string", "format": "uuid"},
+                "occurrence_id": {"type": "string", "format": "uuid"},
+            },
+        },
         "UpcomingEvent": {
             "type": "object",
             "required": ["id", "type", "service_id", "entity_id", "scheduled_time", "status"],
@@ -352,25 +442,84 @@ def _paths() -> dict[str, Any]:
             }
         },
         "/api/events/{event_id}": {
+            "get": {
+                "operationId": "getEvent",
+                "summary": "The event and its latest firings",
+                "parameters": [_EVENT_ID],
+                "responses": {
+                    "200": _ok("The event.", _ref("EventDetail")),
+                    "404": _error("No such event, or not the caller's."),
+                    **_COMMON_ERRORS,
+                },
+            },
+            "patch": {
+                "operationId": "updateEvent",
+                "summary": "Reschedule in place: time, payload, recurrence, controls",
+                "description": "The event keeps its id and history; beat fires it at its new "
+                "time, never at the old. All or nothing.",
+                "parameters": [_EVENT_ID],
+                "requestBody": _json_body("EventPatch"),
+                "responses": {
+                    "200": _ok("Changed.", _ref("EventDetail")),
+                    "400": _error("Bad input; nothing was changed."),
+                    "404": _error("No such event, or not the caller's."),
+                    "409": _error("The event is not scheduled (paused, cancelled or ended)."),
+                    "413": too_large,
+                    **_COMMON_ERRORS,
+                },
+            },
             "delete": {
                 "operationId": "cancelEvent",
                 "summary": "Cancel a scheduled event (again: still 200)",
-                "parameters": [
-                    {
-                        "name": "event_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    },
-                ],
+                "parameters": [_EVENT_ID],
                 "responses": {
                     "200": _ok("Cancelled.", _ref("Cancelled")),
                     "404": _error("No such event, or not the caller's."),
                     "409": _error("The event already completed, failed or was missed."),
                     **_COMMON_ERRORS,
                 },
-            }
+            },
         },
+        "/api/events/{event_id}/pause": _control(
+            "pauseEvent",
+            "Pause: the event fires nothing until resumed",
+            _ok("Paused.", _ref("EventDetail")),
+            "The event is not scheduled.",
+        ),
+        "/api/events/{event_id}/resume": _control(
+            "resumeEvent",
+            "Resume a paused event; missed slots catch up by its policy",
+            _ok("Resumed.", _ref("EventDetail")),
+            "The event is not paused, or another event took its time.",
+        ),
+        "/api/events/{event_id}/run": _control(
+            "runEvent",
+            "Fire the event once more, now; its schedule is unchanged",
+            _ok("Sent to a worker.", _ref("RunStarted")),
+            "The event is not scheduled.",
+            status="202",
+        ),
+    }
+
+
+_EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _control(
+    operation: str, summary: str, ok: dict[str, Any], conflict: str, *, status: str = "200"
+) -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": operation,
+            "summary": summary,
+            "parameters": [_EVENT_ID],
+            "responses": {
+                status: ok,
+                "404": _error("No such event, or not the caller's."),
+                "409": _error(conflict),
+                **_COMMON_ERRORS,
+            },
+        }
     }
 
 

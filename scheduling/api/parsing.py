@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -197,3 +198,47 @@ def request_field_names(errors: Mapping[str, list[str]], prefix: str = "") -> di
             name = f"{prefix}{_REQUEST_NAMES.get(key, key)}"
         renamed[name] = list(messages)
     return renamed
+
+
+PATCH_FIELDS = {"scheduled_time", "payload", "recurrence", "controls"}
+CONTROL_FIELDS = {"misfire_grace_seconds", "catch_up", "jitter_seconds", "overlap"}
+
+
+@dataclass(frozen=True)
+class PatchArguments:
+    """A PATCH body split for its two services: ``update_event`` and ``set_event_controls``."""
+
+    schedule: dict[str, Any]
+    controls: dict[str, Any]
+
+
+def patch_arguments(body: Mapping[str, Any]) -> PatchArguments:
+    """What a PATCH body changes. A field absent keeps its value; ``recurrence: null``
+    makes the event a one-off and a control set to null goes back to the type's.
+    Raise ApiError (400 naming each bad field)."""
+    errors: dict[str, list[str]] = {}
+    for name in sorted(set(body) - PATCH_FIELDS):
+        errors[name] = ["unknown field"]
+    if not set(body) & PATCH_FIELDS and not errors:
+        errors["body"] = [f"give one or more of {', '.join(sorted(PATCH_FIELDS))}"]
+    schedule: dict[str, Any] = {}
+    if "scheduled_time" in body:
+        if body["scheduled_time"] is None:
+            errors["scheduled_time"] = ["must be an ISO 8601 string with an offset, not null"]
+        schedule["scheduled_time"] = _instant(body["scheduled_time"], "scheduled_time", errors)
+    if "payload" in body:
+        too_big = payload_size_error(body["payload"])
+        if too_big:
+            raise ApiError(413, "too_large", f"payload {too_big}")
+        schedule["payload"] = body["payload"]
+    if "recurrence" in body:
+        schedule["recurrence"] = body["recurrence"]
+    controls = body.get("controls", {})
+    if not isinstance(controls, dict):
+        errors["controls"] = ["must be an object"]
+        controls = {}
+    for name in sorted(set(controls) - CONTROL_FIELDS):
+        errors[f"controls.{name}"] = ["unknown field"]
+    if errors:
+        raise bad_request(errors)
+    return PatchArguments(schedule=schedule, controls=dict(controls))

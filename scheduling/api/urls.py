@@ -11,6 +11,9 @@ urlpatterns = [
     path("events/bulk", views.schedule_bulk, name="bulk"),
     path("events/upcoming", views.upcoming, name="upcoming"),
     path("events/<str:event_id>", views.event_detail, name="event"),
+    path("events/<str:event_id>/pause", views.pause, name="pause"),
+    path("events/<str:event_id>/resume", views.resume, name="resume"),
+    path("events/<str:event_id>/run", views.run_now, name="run"),
     path("openapi.json", openapi.document_view, name="openapi"),
     # Last: any other path under the API answers JSON, not Django's HTML 404.
     re_path(r"^.*$", views.unknown_endpoint, name="unknown"),

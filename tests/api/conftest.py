@@ -28,6 +28,12 @@ class ApiClient:
     def get(self, path: str, params: dict[str, str] | None = None, **headers: str) -> Any:
         return self.client.get(path, params or {}, headers={**self.headers, **headers})
 
+    def patch(self, path: str, body: Any, **headers: str) -> Any:
+        data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        return self.client.patch(
+            path, data, content_type="application/json", headers={**self.headers, **headers}
+        )
+
     def delete(self, path: str, **headers: str) -> Any:
         return self.client.delete(path, headers={**self.headers, **headers})
 
