@@ -16,10 +16,13 @@ from django.utils import timezone
 
 from scheduling.exceptions import EventValidationError
 from scheduling.models import ScheduledEvent
+from scheduling.services.controls import check_controls
 from scheduling.services.events import check_event_update
 from scheduling.timecheck import TimeValueError, is_valid_timezone, wall_clock_in_zone
 
 EDITABLE = ["scheduled_time", "recurrence", "payload"]
+# Saved by set_event_controls; empty: the event type's.
+CONTROLS = ["misfire_grace_seconds", "catch_up", "jitter_seconds", "overlap"]
 
 
 class WallClockField(forms.SplitDateTimeField):
@@ -46,7 +49,13 @@ class ScheduledEventForm(forms.ModelForm):
 
     class Meta:
         model = ScheduledEvent
-        fields = EDITABLE
+        fields = [*EDITABLE, *CONTROLS]
+        help_texts = {
+            "misfire_grace_seconds": "How late a firing may still run; empty: the type's.",
+            "catch_up": "Missed slots of a recurring event; empty: the type's (latest).",
+            "jitter_seconds": "Spread firings over up to this many seconds; empty: the type's.",
+            "overlap": "A slot due while the previous firing runs; empty: the type's.",
+        }
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -55,12 +64,17 @@ class ScheduledEventForm(forms.ModelForm):
         try:
             check_event_update(
                 self.instance_as_stored(),
-                **{name: cleaned[name] for name in EDITABLE if name in self.changed_data},
+                **self.changes(EDITABLE),
                 now=timezone.now(),
             )
+            check_controls(**self.changes(CONTROLS))
         except EventValidationError as exc:
             self.add_service_errors(exc)
         return cleaned
+
+    def changes(self, names: list[str]) -> dict[str, Any]:
+        """The fields among ``names`` the form changed, with their new values."""
+        return {name: self.cleaned_data[name] for name in names if name in self.changed_data}
 
     def instance_as_stored(self) -> ScheduledEvent:
         # ModelForm's _post_clean has not yet copied the input onto the instance

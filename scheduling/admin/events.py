@@ -18,6 +18,7 @@ from typing import Any
 from celery import current_app
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -29,10 +30,11 @@ from django_celery_results.models import GroupResult, TaskResult
 
 from scheduling.admin import event_story
 from scheduling.admin.display import local_time, zone_hint
-from scheduling.admin.event_form import EDITABLE, RescheduleForm, ScheduledEventForm
+from scheduling.admin.event_form import CONTROLS, EDITABLE, RescheduleForm, ScheduledEventForm
 from scheduling.exceptions import EventValidationError
 from scheduling.models import EventStatus, Occurrence, OccurrenceStatus, ScheduledEvent
 from scheduling.publishing import publish
+from scheduling.services import controls as control_services
 from scheduling.services import events as event_services
 from scheduling.services import occurrences as occurrence_services
 
@@ -69,7 +71,13 @@ class ScheduledEventAdmin(admin.ModelAdmin):
     list_filter = ["event_type", "status", "service_id"]
     search_fields = ["=entity_id", "=id"]
     readonly_fields = [*_STATE, *_STORY]
-    actions = ["cancel_selected", "reschedule_selected", "run_selected_now"]
+    actions = [
+        "cancel_selected",
+        "reschedule_selected",
+        "run_selected_now",
+        "pause_selected",
+        "resume_selected",
+    ]
     show_full_result_count = False
 
     # Events are scheduled by the services (the API, the backend's own
@@ -90,6 +98,7 @@ class ScheduledEventAdmin(admin.ModelAdmin):
         hint = zone_hint(obj.execution_timezone, now=timezone.now()) if obj else ""
         return [
             ("Schedule", {"fields": EDITABLE, "description": hint}),
+            ("Controls", {"fields": CONTROLS}),
             ("State", {"fields": _STATE}),
             ("Recent firings", {"fields": ["recent_occurrences"]}),
             ("Audit trail", {"fields": ["audit_trail"]}),
@@ -112,11 +121,13 @@ class ScheduledEventAdmin(admin.ModelAdmin):
         return response
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        changes = {name: form.cleaned_data[name] for name in EDITABLE if name in form.changed_data}
-        if not changes:
-            return
+        schedule, controls = form.changes(EDITABLE), form.changes(CONTROLS)
         try:
-            event_services.update_event(obj.pk, **changes, via="admin")
+            with transaction.atomic():
+                if schedule:
+                    event_services.update_event(obj.pk, **schedule, via="admin")
+                if controls:
+                    control_services.set_event_controls(obj.pk, **controls)
         except (EventValidationError, ScheduledEvent.DoesNotExist) as exc:
             # Changed since the form was checked (fired, cancelled, taken).
             request._event_not_saved = _message(exc)  # type: ignore[attr-defined]
@@ -239,6 +250,36 @@ class ScheduledEventAdmin(admin.ModelAdmin):
         self.message_user(
             request,
             f"Sent {started} events to run now{tail}.",
+            messages.WARNING if refused else messages.SUCCESS,
+        )
+
+    @admin.action(description="Pause the selected events", permissions=["change"])
+    def pause_selected(self, request: HttpRequest, queryset: QuerySet[ScheduledEvent]) -> None:
+        self._each(request, queryset, control_services.pause_event, "Paused", "scheduled")
+
+    @admin.action(description="Resume the selected paused events", permissions=["change"])
+    def resume_selected(self, request: HttpRequest, queryset: QuerySet[ScheduledEvent]) -> None:
+        self._each(request, queryset, control_services.resume_event, "Resumed", "paused")
+
+    def _each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[ScheduledEvent],
+        control: Any,
+        done: str,
+        needs: str,
+    ) -> None:
+        acted, refused = 0, 0
+        for pk in _ids(queryset):
+            try:
+                control(pk)
+                acted += 1
+            except (ScheduledEvent.DoesNotExist, EventValidationError):
+                refused += 1
+        tail = f"; {refused} were not {needs}" if refused else ""
+        self.message_user(
+            request,
+            f"{done} {acted} events{tail}.",
             messages.WARNING if refused else messages.SUCCESS,
         )
 

@@ -210,7 +210,13 @@ def test_a_view_only_user_is_offered_no_action(staff, model, view) -> None:
         (
             "scheduling_scheduledevent",
             ("view_scheduledevent", "change_scheduledevent"),
-            ["cancel_selected", "reschedule_selected", "run_selected_now"],
+            [
+                "cancel_selected",
+                "reschedule_selected",
+                "run_selected_now",
+                "pause_selected",
+                "resume_selected",
+            ],
         ),
         (
             "django_celery_beat_periodictask",

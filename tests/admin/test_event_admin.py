@@ -278,3 +278,38 @@ class TestHistoryIsReadOnly:
         make_event()
         page = admin_client.get(reverse("admin:scheduling_auditentry_changelist")).content.decode()
         assert "2026-12-01 12:00:00 UTC <small>now</small>" in page
+
+
+class TestControlsInTheAdmin:
+    def test_pause_and_resume_actions(self, admin_client, make_event, frozen_now) -> None:
+        event = make_event()
+        paused = admin_client.post(
+            changelist(), {"action": "pause_selected", "_selected_action": [event.pk]}, follow=True
+        )
+        assert "Paused 1 events." in paused.content.decode()
+        assert ScheduledEvent.objects.get(pk=event.pk).status == EventStatus.PAUSED
+        resumed = admin_client.post(
+            changelist(), {"action": "resume_selected", "_selected_action": [event.pk]}, follow=True
+        )
+        assert "Resumed 1 events." in resumed.content.decode()
+        assert ScheduledEvent.objects.get(pk=event.pk).next_run_at == event.next_run_at
+
+    def test_the_form_saves_controls_through_the_service(
+        self, admin_client, make_event, frozen_now
+    ) -> None:
+        event = make_event()
+        response = admin_client.post(
+            change_url(event), form(event, jitter_seconds="120", overlap="skip"), follow=True
+        )
+        assert "was changed successfully" in response.content.decode()
+        event.refresh_from_db()
+        assert (event.jitter_seconds, event.overlap) == (120, "skip")
+        assert event.next_run_at > event.scheduled_time  # moved by its offset
+
+    def test_a_jitter_too_wide_is_an_error_on_its_field(
+        self, admin_client, make_event, frozen_now
+    ) -> None:
+        event = make_event()
+        response = admin_client.post(change_url(event), form(event, jitter_seconds="7200"))
+        assert "must be at most 1800 seconds" in response.content.decode()
+        assert ScheduledEvent.objects.get(pk=event.pk).jitter_seconds is None
