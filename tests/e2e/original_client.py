@@ -1,4 +1,5 @@
-"""The original integration guide's HTTP client, unchanged but for its settings.
+"""The original integration guide's HTTP client, unchanged but for its settings, and
+methods for the endpoints added since, in its style (below the originals).
 
 It read ``settings.EVENT_SCHEDULER_URL``, ``EVENT_SCHEDULER_TIMEOUT`` and
 ``EVENT_SCHEDULER_API_KEY``; here they are constructor arguments, so a test
@@ -101,3 +102,77 @@ class EventSchedulerClient:
             )
             response.raise_for_status()
             return response.json()
+
+    # --- The engine's controls, in the same style (not in the original guide) ---
+
+    async def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """Get one event and its latest firings; None if unknown"""
+        async with httpx.AsyncClient() as client:
+            response = await client.get(
+                f"{self.base_url}/api/events/{event_id}",
+                headers=self.headers,
+                timeout=self.timeout,
+            )
+            if response.status_code == 404:
+                return None
+            response.raise_for_status()
+            return response.json()
+
+    async def update_event(
+        self,
+        event_id: str,
+        scheduled_time: datetime | None = None,
+        payload: dict[str, Any] | None = None,
+        controls: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Reschedule an event in place (its id and history stay)"""
+        changes: dict[str, Any] = {}
+        if scheduled_time:
+            changes["scheduled_time"] = scheduled_time.isoformat()
+        if payload is not None:
+            changes["payload"] = payload
+        if controls:
+            changes["controls"] = controls
+
+        async with httpx.AsyncClient() as client:
+            response = await client.patch(
+                f"{self.base_url}/api/events/{event_id}",
+                json=changes,
+                headers=self.headers,
+                timeout=self.timeout,
+            )
+            response.raise_for_status()
+            logger.info(f"Updated event {event_id}")
+            return response.json()
+
+    async def pause_event(self, event_id: str) -> bool:
+        """Pause a scheduled event"""
+        return await self._control(event_id, "pause")
+
+    async def resume_event(self, event_id: str) -> bool:
+        """Resume a paused event"""
+        return await self._control(event_id, "resume")
+
+    async def run_event(self, event_id: str) -> str | None:
+        """Fire an event once more, now; the new occurrence's id"""
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{self.base_url}/api/events/{event_id}/run",
+                headers=self.headers,
+                timeout=self.timeout,
+            )
+            if response.status_code != 202:
+                return None
+            return response.json()["occurrence_id"]
+
+    async def _control(self, event_id: str, action: str) -> bool:
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{self.base_url}/api/events/{event_id}/{action}",
+                headers=self.headers,
+                timeout=self.timeout,
+            )
+            if response.status_code == 200:
+                logger.info(f"{action} event {event_id}")
+                return True
+            return False

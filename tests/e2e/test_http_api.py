@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,7 +27,7 @@ from hypothesis import HealthCheck, settings
 from scheduling.api import openapi
 from scheduling.models import AuditEntry, Occurrence, OccurrenceStatus, ScheduledEvent
 from scheduling.services.api_keys import create_api_key
-from tests.e2e.conftest import Processes, free_port, wait_until
+from tests.e2e.conftest import ROOT, Processes, free_port, wait_until
 from tests.e2e.original_client import EventSchedulerClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -108,6 +111,159 @@ def test_the_original_client_sees_a_wrong_key_as_an_http_error(base_url) -> None
         asyncio.run(client.get_upcoming_events())
 
     assert error.value.response.status_code == 401
+
+
+# --- The engine's controls, through the client's new methods ---------------------
+
+
+def cleanup_body(**overrides: Any) -> dict[str, Any]:
+    return {
+        "event_type": "DATA_CLEANUP",
+        "entity_id": "controls-http",
+        "resource_timezone": "Europe/Paris",
+        "user_timezone": "Europe/Paris",
+        "payload": {"days_to_keep": 30},
+        **overrides,
+    }
+
+
+def finished(event_id: str, trigger: str) -> Occurrence | None:
+    return Occurrence.objects.filter(
+        event_id=event_id, trigger=trigger, status=OccurrenceStatus.SUCCEEDED
+    ).first()
+
+
+def test_the_client_pauses_resumes_runs_and_reads_an_event(client, wait_for) -> None:
+    due = timezone.now() + timedelta(seconds=2)
+
+    async def pause_it() -> tuple[str, bool, bool]:
+        event_id = await client.schedule_event(**cleanup_body(scheduled_time=due))
+        return event_id, await client.pause_event(event_id), await client.pause_event(event_id)
+
+    event_id, paused, again = asyncio.run(pause_it())
+    assert (paused, again) == (True, False)  # a paused event is not scheduled
+    while timezone.now() < due + timedelta(seconds=1.5):  # beat ticks every 0.2 s
+        time.sleep(0.2)
+    assert not Occurrence.objects.filter(event_id=event_id).exists()  # paused: nothing fired
+
+    assert asyncio.run(client.resume_event(event_id))
+    resumed = wait_for(lambda: finished(event_id, "schedule"), what="the resumed event to fire")
+    assert resumed.scheduled_for == due  # its own time, late: DATA_CLEANUP has no grace
+
+    async def run_and_read() -> tuple[str | None, dict[str, Any] | None]:
+        return await client.run_event(event_id), await client.get_event(event_id)
+
+    occurrence_id, _ = asyncio.run(run_and_read())
+    # The one-off has completed: nothing is left to run.
+    assert occurrence_id is None
+
+
+def test_the_client_runs_now_and_reschedules_in_place(client, wait_for) -> None:
+    later = timezone.now() + timedelta(days=1)
+
+    async def scenario() -> tuple[str, str | None]:
+        event_id = await client.schedule_event(
+            **cleanup_body(entity_id="run-now", scheduled_time=later)
+        )
+        return event_id, await client.run_event(event_id)
+
+    event_id, occurrence_id = asyncio.run(scenario())
+    run = wait_for(lambda: finished(event_id, "manual"), what="the run-now firing")
+    assert str(run.pk) == occurrence_id
+    assert run.result["days_to_keep"] == 30  # the handler ran
+
+    new_time = later + timedelta(hours=2)
+    detail = asyncio.run(
+        client.update_event(event_id, scheduled_time=new_time, controls={"overlap": "skip"})
+    )
+    assert detail["event_id"] == event_id
+    assert detail["next_run_at"] == new_time.astimezone(ZoneInfo("UTC")).isoformat()
+    assert detail["controls"]["overlap"] == "skip"
+    assert [o["trigger"] for o in detail["occurrences"]] == ["manual"]
+    assert asyncio.run(client.get_event("00000000-0000-0000-0000-000000000000")) is None
+
+
+def test_beat_skips_a_slot_while_the_previous_firing_still_runs(client, wait_for) -> None:
+    now = timezone.now()
+    event_id = asyncio.run(
+        client.schedule_event(
+            **cleanup_body(
+                entity_id="overlap",
+                scheduled_time=now + timedelta(hours=1),
+                recurrence={"frequency": "DAILY"},
+            )
+        )
+    )
+    asyncio.run(client.update_event(event_id, controls={"overlap": "skip"}))
+    # A firing of an earlier slot still running on some worker (its lease is live)...
+    Occurrence.objects.create(
+        event_id=event_id,
+        scheduled_for=now - timedelta(days=1),
+        task_id=f"running-{event_id}",
+        status=OccurrenceStatus.RUNNING,
+        claimed_at=now,
+        started_at=now,
+        lease_expires_at=now + timedelta(minutes=5),
+    )
+    # ...when the next slot comes due.
+    slot = now + timedelta(seconds=1)
+    ScheduledEvent.objects.filter(pk=event_id).update(next_run_at=slot)
+
+    skipped = wait_for(
+        lambda: Occurrence.objects.filter(
+            event_id=event_id, scheduled_for=slot, status=OccurrenceStatus.SKIPPED
+        ).first(),
+        what="beat to record the overlapping slot as skipped",
+    )
+    assert "previous firing is still unfinished" in skipped.error
+
+
+def test_backfill_fires_each_missed_slot_once_through_the_worker(
+    live_system: Processes, client, wait_for
+) -> None:
+    now = timezone.now()
+    event_id = asyncio.run(
+        client.schedule_event(
+            **cleanup_body(
+                entity_id="backfill",
+                # Daily slots 71, 47 and 23 hours ago were never claimed.
+                scheduled_time=now - timedelta(days=3) + timedelta(hours=1),
+                recurrence={"frequency": "DAILY"},
+            )
+        )
+    )
+    since = (now - timedelta(days=4)).isoformat()
+
+    def backfill() -> str:
+        return subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "backfill_events",
+                "--since",
+                since,
+                "--entity",
+                "backfill",
+            ],
+            cwd=ROOT,
+            env=live_system.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    assert "Backfilled 3 firings" in backfill()
+    wait_for(
+        lambda: (
+            Occurrence.objects.filter(
+                event_id=event_id, trigger="backfill", status=OccurrenceStatus.SUCCEEDED
+            ).count()
+            == 3
+        ),
+        what="the three backfilled firings",
+    )
+    assert "Backfilled 0 firings" in backfill()  # claims keep it idempotent
+    assert Occurrence.objects.filter(event_id=event_id).count() == 3
 
 
 # --- Fuzzing from the OpenAPI document -------------------------------------------
