@@ -16,6 +16,7 @@ SHOWN = 20
 
 STATUS_COLOURS = {
     "scheduled": "#1565c0",
+    "paused": "#e65100",
     "claimed": "#6d4c41",
     "sent": "#6d4c41",
     "running": "#1565c0",
