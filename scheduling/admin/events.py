@@ -28,17 +28,48 @@ from django.utils.html import format_html
 from django_celery_results.admin import GroupResultAdmin, TaskResultAdmin
 from django_celery_results.models import GroupResult, TaskResult
 
+from scheduling import registry
 from scheduling.admin import event_story
 from scheduling.admin.display import local_time, zone_hint
 from scheduling.admin.event_form import CONTROLS, EDITABLE, RescheduleForm, ScheduledEventForm
 from scheduling.exceptions import EventValidationError
-from scheduling.models import EventStatus, Occurrence, OccurrenceStatus, ScheduledEvent
+from scheduling.models import ApiKey, EventStatus, Occurrence, OccurrenceStatus, ScheduledEvent
 from scheduling.publishing import publish
 from scheduling.services import controls as control_services
 from scheduling.services import events as event_services
 from scheduling.services import occurrences as occurrence_services
 
 # --- Events ------------------------------------------------------------------------------
+
+
+class EventTypeFilter(admin.SimpleListFilter):
+    """By type, the choices from the registry: a DISTINCT over a million events took 0.5 s."""
+
+    title = "event type"
+    parameter_name = "event_type"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, name) for name in registry.names()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(event_type=value) if value else queryset
+
+
+class ServiceFilter(admin.SimpleListFilter):
+    """By service, the choices from the API keys (a few rows) and the backend itself."""
+
+    title = "service"
+    parameter_name = "service_id"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        services = {"backend", *ApiKey.objects.values_list("service_id", flat=True).distinct()}
+        return [(name, name) for name in sorted(services)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(service_id=value) if value else queryset
+
 
 _STATE = [
     "status_badge",
@@ -68,7 +99,7 @@ class ScheduledEventAdmin(admin.ModelAdmin):
         "next_run_local",
         "beat_row_link",
     ]
-    list_filter = ["event_type", "status", "service_id"]
+    list_filter = [EventTypeFilter, "status", ServiceFilter]
     search_fields = ["=entity_id", "=id"]
     readonly_fields = [*_STATE, *_STORY]
     actions = [
