@@ -102,7 +102,7 @@ def _snapshot() -> tuple[int, int]:
             "required",
         ),
         (event_body(type="BIRTHDAY_PARTY"), "type", "unknown event type"),
-        (event_body(recurrence={"frequency": "HOURLY"}), "recurrence.frequency", ""),
+        (event_body(recurrence={"frequency": "MINUTELY"}), "recurrence.frequency", ""),
         (
             event_body(recurrence={"frequency": "WEEKLY", "by_weekday": [["MO"]]}),
             "recurrence.by_weekday",

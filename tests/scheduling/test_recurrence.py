@@ -49,7 +49,7 @@ class TestParsing:
     @pytest.mark.parametrize(
         ("raw", "field"),
         [
-            ({"frequency": "HOURLY"}, "recurrence.frequency"),
+            ({"frequency": "MINUTELY"}, "recurrence.frequency"),
             ({"frequency": "DAILY", "interval": 0}, "recurrence.interval"),
             ({"frequency": "DAILY", "interval": "2"}, "recurrence.interval"),
             ({"frequency": "MONTHLY", "by_month_day": [0]}, "recurrence.by_month_day"),

@@ -139,7 +139,7 @@ class TestBadInputChangesNothing:
             ({"payload": {"x": float("nan")}}, "payload"),
             ({"payload": ["not", "an", "object"]}, "payload"),
             ({"payload": {"blob": "x" * 70_000}}, "payload"),
-            ({"recurrence": {"frequency": "YEARLY"}}, "recurrence.frequency"),
+            ({"recurrence": {"frequency": "SECONDLY"}}, "recurrence.frequency"),
             ({"recurrence": {"frequency": "DAILY", "interval": -1}}, "recurrence.interval"),
             ({"recurrence": "DAILY"}, "recurrence"),
             # Issue 10: these escaped as RecursionError, UnicodeEncodeError or
