@@ -239,7 +239,12 @@ def _check_recurrence(
     except RecurrenceError as exc:
         errors.update(exc.errors)
         return None
-    never = _never_fires(rule, now)
+    try:
+        never = _never_fires(rule, now)
+    except RecurrenceError:
+        # Defensive: parse_recurrence refuses the calendars cron cannot
+        # match; its message would name the crontab, which callers never see.
+        never = {"recurrence": "never fires: no date matches its days and months"}
     if never:
         errors.update(never)
         return None
@@ -252,9 +257,11 @@ def _never_fires(rule: Rule, now: datetime) -> dict[str, str]:
     after = now - timedelta(microseconds=1)
     if first_fire(rule, after=after) is not None:
         return {}
-    # count cannot be why (nothing has fired yet): it is until, or the calendar.
-    # Asked again without until only if there is one: a calendar that matches
-    # nothing costs thousands of candidate dates to find out.
+    # count cannot be why (nothing has fired yet): it is the exclusions, until,
+    # or the calendar. Asked again without each only if there is one: a
+    # calendar that matches nothing costs thousands of candidate dates to find out.
+    if rule.exclude and first_fire(dataclasses.replace(rule, exclude=frozenset()), after=after):
+        return {"recurrence.exclude": "leaves nothing to fire: every date left is excluded"}
     unlimited = None
     if rule.until is not None:
         unlimited = first_fire(dataclasses.replace(rule, until=None), after=after)

@@ -22,7 +22,7 @@ from scheduling.models import (
     ScheduledEvent,
     Trigger,
 )
-from scheduling.recurrence import FREQUENCIES, MAX_COUNT, WEEKDAYS
+from scheduling.recurrence import FREQUENCIES, MAX_COUNT, MAX_EXCLUDE, WEEKDAY_PATTERN, WEEKDAYS
 from scheduling.registry import MAX_JITTER
 from scheduling.timecheck import known_timezones
 from scheduling.validation import EARLIEST, LATEST, MAX_PAYLOAD_DEPTH
@@ -140,8 +140,10 @@ def _schemas() -> dict[str, Any]:
         },
         "Recurrence": {
             "type": "object",
-            "description": "A rule left with nothing to fire (Mondays only from a Friday "
-            "to the Sunday after, or every firing before until already past) is refused.",
+            "description": "Fires at scheduled_time's wall-clock time in the rule's zone "
+            "(HOURLY: at its minute, every interval real hours). A rule left with nothing "
+            "to fire (Mondays only from a Friday to the Sunday after, every firing before "
+            "until already past, every date left excluded) is refused.",
             "additionalProperties": False,
             "required": ["frequency"],
             "properties": {
@@ -157,14 +159,37 @@ def _schemas() -> dict[str, Any]:
                             "maximum": 31,
                             "not": {"const": 0},
                         },
-                        "description": "MONTHLY only; negative counts from the month's end.",
+                        "description": "MONTHLY or YEARLY only; negative counts from the "
+                        "month's end (-1 is the last day). A month without the day is skipped.",
                     }
                 ),
                 "by_weekday": _nullable(
                     {
                         "type": "array",
-                        "items": {"enum": list(WEEKDAYS)},
-                        "description": "WEEKLY only.",
+                        "items": {"type": "string", "pattern": f"^{WEEKDAY_PATTERN.pattern}$"},
+                        "description": f"Weekday codes ({', '.join(WEEKDAYS)}). MONTHLY and "
+                        "YEARLY also take a position in the month before the code, 1 to 5 or "
+                        "-1 (the last) to -5: 2MO is the second Monday, -1FR the last Friday. "
+                        "With by_month_day, a day must match both (13 and FR: Friday the 13th).",
+                        "examples": [["MO", "TH"], ["-1FR"]],
+                    }
+                ),
+                "by_month": _nullable(
+                    {
+                        "type": "array",
+                        "items": {"type": "integer", "minimum": 1, "maximum": 12},
+                        "description": "Fires only in these months (1 is January). YEARLY "
+                        "without it: the month of scheduled_time.",
+                    }
+                ),
+                "exclude": _nullable(
+                    {
+                        "type": "array",
+                        "maxItems": MAX_EXCLUDE,
+                        "items": {"type": "string", "format": "date"},
+                        "description": "Local dates (YYYY-MM-DD) in the rule's zone on which "
+                        "it does not fire; they do not count toward count.",
+                        "examples": [["2026-12-25", "2027-01-01"]],
                     }
                 ),
                 "count": _nullable({"type": "integer", "minimum": 1, "maximum": MAX_COUNT}),

@@ -68,7 +68,9 @@ def test_the_zone_enum_has_the_real_names_and_no_pseudo_zones() -> None:
 
 def test_optional_fields_may_be_null_as_the_views_take_them() -> None:
     body = event_body(service_id=None, payload=None, recurrence={"frequency": "DAILY"})
-    body["recurrence"].update(interval=None, count=None, until=None, timezone=None)
+    body["recurrence"].update(
+        interval=None, count=None, until=None, timezone=None, by_month=None, exclude=None
+    )
     body["timezone_context"]["execution_timezone"] = None
 
     _validate(body, "EventRequest")
@@ -94,3 +96,39 @@ def test_every_status_code_a_view_can_answer_is_documented() -> None:
             continue
         for operation in operations.values():
             assert {"401", "403", "405", "429", "503"} <= set(operation["responses"]), path
+
+
+RICHER = {
+    "frequency": "MONTHLY",
+    "by_weekday": ["-1FR", "+2MO"],
+    "by_month": [3, 11],
+    "exclude": ["2027-03-26"],
+}
+
+
+@pytest.mark.usefixtures("frozen_now")
+def test_the_richer_recurrence_is_described_as_the_views_take_it(api) -> None:
+    body = event_body(recurrence=RICHER)
+    _validate(body, "EventRequest")
+    scheduled = api.post("/api/events/schedule", body)
+    assert scheduled.status_code == 201, scheduled.content
+    [first, *_] = api.get("/api/events/upcoming", {"timezone": "America/New_York"}).json()
+
+    _validate(scheduled.json(), "Scheduled")
+    _validate(first, "UpcomingEvent")
+    assert first["scheduled_time"] == "2027-03-08T09:00:00-05:00"  # the second Monday
+    assert first["recurrence"]["by_weekday"] == ["2MO", "-1FR"]
+
+
+@pytest.mark.parametrize(
+    "recurrence",
+    [
+        {"frequency": "MONTHLY", "by_weekday": ["-1fr"]},
+        {"frequency": "MONTHLY", "by_weekday": ["6MO"]},
+        {"frequency": "YEARLY", "by_month": [13]},
+        {"frequency": "DAILY", "exclude": "2026-12-25"},
+    ],
+)
+def test_the_schema_refuses_what_the_views_refuse(recurrence) -> None:
+    with pytest.raises(jsonschema_rs.ValidationError):
+        _validate(event_body(recurrence=recurrence), "EventRequest")

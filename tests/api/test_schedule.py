@@ -102,7 +102,7 @@ def _snapshot() -> tuple[int, int]:
             "required",
         ),
         (event_body(type="BIRTHDAY_PARTY"), "type", "unknown event type"),
-        (event_body(recurrence={"frequency": "HOURLY"}), "recurrence.frequency", ""),
+        (event_body(recurrence={"frequency": "MINUTELY"}), "recurrence.frequency", ""),
         (
             event_body(recurrence={"frequency": "WEEKLY", "by_weekday": [["MO"]]}),
             "recurrence.by_weekday",
@@ -110,6 +110,37 @@ def _snapshot() -> tuple[int, int]:
         ),
         (event_body(recurrence={"frequency": "DAILY", "count": 0}), "recurrence.count", ""),
         (event_body(recurrence="daily"), "recurrence", "object"),
+        # Issue 14: the richer recurrence's fields.
+        (
+            event_body(recurrence={"frequency": "WEEKLY", "by_weekday": ["-1FR"]}),
+            "recurrence.by_weekday",
+            "MONTHLY or YEARLY",
+        ),
+        (
+            event_body(recurrence={"frequency": "MONTHLY", "by_weekday": ["LAST-FR"]}),
+            "recurrence.by_weekday",
+            "-1FR the last Friday",
+        ),
+        (
+            event_body(recurrence={"frequency": "YEARLY", "by_month": ["March"]}),
+            "recurrence.by_month",
+            "1 (January) to 12 (December)",
+        ),
+        (
+            event_body(recurrence={"frequency": "YEARLY", "by_month": [2], "by_month_day": [30]}),
+            "recurrence.by_month_day",
+            "no month in by_month",
+        ),
+        (
+            event_body(recurrence={"frequency": "DAILY", "exclude": ["2026-12-25T09:00:00Z"]}),
+            "recurrence.exclude",
+            "YYYY-MM-DD",
+        ),
+        (
+            event_body(recurrence={"frequency": "DAILY", "exclude": {"2026-12-25": True}}),
+            "recurrence.exclude",
+            "list",
+        ),
         (event_body(payload=[1, 2]), "payload", "JSON object"),
         (event_body(entity_id=""), "entity_id", "non-empty"),
         (event_body(entity_id="appt\x00"), "entity_id", "NUL"),

@@ -9,6 +9,7 @@ every 15 minutes for 3 hours either side of each) runs with
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scheduling.recurrence import CronPattern, iter_fires, parse_recurrence
+from scheduling import recurrence
+from scheduling.recurrence import WEEKDAYS, CronPattern, iter_fires, parse_recurrence
 from scheduling.timecheck import known_timezones
 from tests.scheduling.transitions import LAST_YEAR, transitions, wall_time_exists
 
@@ -224,6 +226,109 @@ def test_until_is_honoured_exactly(zone, at, start_day, span) -> None:
     assert following > until
 
 
+def check_hourly(zone: str, minute: int, interval: int, around: datetime) -> None:
+    """An HOURLY rule fires every ``interval`` real hours across ``around``, at its minute."""
+    tz = zoneinfo.ZoneInfo(zone)
+    start = (around - timedelta(hours=6)).astimezone(tz).replace(minute=minute, second=0)
+    rule = parse_recurrence(
+        {"frequency": "HOURLY", "interval": interval}, start=start, default_timezone=zone
+    )
+    # In UTC: adding to a zoned datetime would add wall-clock time.
+    fires = list(_until(_rule_fires(rule), start.astimezone(UTC) + timedelta(hours=12)))
+    assert fires[0] == start, (zone, minute, interval, fires[0])
+    # A shift of less than an hour (Lord Howe's 30 minutes) keeps the local
+    # minute, so the firing across it comes that much early or late, once.
+    slack = max((abs(t.shift) % timedelta(hours=1) for t in transitions(zone)), default=ZERO)
+    step = timedelta(hours=interval)
+    for earlier, later in itertools.pairwise(fires):
+        assert step - slack <= later - earlier <= step + slack, (zone, minute, interval, earlier)
+        assert later.astimezone(tz).minute == minute, (zone, minute, interval, later)
+    if not slack:
+        assert len(fires) == 12 // interval + 1, (zone, minute, interval, fires)
+
+
+ZERO = timedelta(0)
+
+
+def _rule_fires(rule: recurrence.Rule):
+    return iter_fires(
+        rule.to_cron(), rule.timezone, after=rule.start - timedelta(seconds=1), rule=rule
+    )
+
+
+@SAMPLE
+@given(data=st.data(), minute=st.integers(0, 59), interval=st.integers(1, 5))
+def test_an_hourly_rule_fires_every_n_real_hours_across_a_transition(
+    data, minute, interval
+) -> None:
+    zone = data.draw(st.sampled_from(ZONES_WITH_TRANSITIONS))
+    transition = data.draw(st.sampled_from(transitions(zone)))
+    check_hourly(zone, minute, interval, transition.instant)
+
+
+@SAMPLE
+@given(
+    zone=st.sampled_from(ZONES_WITH_TRANSITIONS),
+    at=wall_times,
+    position=st.sampled_from([1, 2, 3, 4, 5, -1, -2, -5]),
+    weekday=st.sampled_from(list(WEEKDAYS)),
+    months=st.sets(st.integers(1, 12), min_size=1),
+    year=st.integers(2020, LAST_YEAR - 1),
+)
+def test_a_position_in_the_month_fires_once_in_each_month_that_has_it(
+    zone, at, position, weekday, months, year
+) -> None:
+    tz = zoneinfo.ZoneInfo(zone)
+    start = datetime(year, 1, 1, at.hour, at.minute, tzinfo=tz)
+    raw = {"frequency": "MONTHLY", "by_weekday": [f"{position}{weekday}"], "by_month": [*months]}
+    rule = parse_recurrence(raw, start=start, default_timezone=zone)
+    end = datetime(year + 1, 1, 1, tzinfo=tz) - timedelta(microseconds=1)
+    dates = [nominal_date(zone, at, f) for f in _until(_rule_fires(rule), end)]
+    expected = [d for m in sorted(months) if (d := _nth_weekday(year, m, weekday, position))]
+    assert dates == expected, (zone, at, raw, dates)
+
+
+def _nth_weekday(year: int, month: int, code: str, position: int) -> date | None:
+    days = [
+        date(year, month, d)
+        for d in range(1, _days_in_month(year, month) + 1)
+        if date(year, month, d).isoweekday() % 7 == WEEKDAYS[code]
+    ]
+    index = position - 1 if position > 0 else position
+    return days[index] if -len(days) <= index < len(days) else None
+
+
+@SAMPLE
+@given(
+    zone=st.sampled_from(ZONES_WITH_TRANSITIONS),
+    at=wall_times,
+    frequency=st.sampled_from(["DAILY", "HOURLY"]),
+    start_day=st.integers(0, 365 * 16),
+    excluded=st.sets(st.integers(-1, 6), max_size=5),
+)
+def test_exclusions_remove_exactly_the_firings_of_their_local_dates(
+    zone, at, frequency, start_day, excluded
+) -> None:
+    tz = zoneinfo.ZoneInfo(zone)
+    start_date = date(2020, 1, 1) + timedelta(days=start_day)
+    start = datetime.combine(start_date, at).replace(tzinfo=tz)
+    days = {start_date + timedelta(days=d) for d in excluded}
+    plain = parse_recurrence({"frequency": frequency}, start=start, default_timezone=zone)
+    rule = parse_recurrence(
+        {"frequency": frequency, "exclude": [d.isoformat() for d in days]},
+        start=start,
+        default_timezone=zone,
+    )
+    # Hourly rules fire 24 times a day: two days show as much, at a twelfth of the cost.
+    end = start.astimezone(UTC) + timedelta(days=6 if frequency == "DAILY" else 2)
+    kept = [
+        f
+        for f in _until(_rule_fires(plain), end)
+        if recurrence.nominal_date(plain, f.astimezone(tz)) not in days
+    ]
+    assert list(_until(_rule_fires(rule), end)) == kept, (zone, at, frequency, days)
+
+
 @pytest.mark.sweep
 def test_full_sweep_every_zone_every_transition() -> None:
     cases = 0
@@ -238,3 +343,35 @@ def test_full_sweep_every_zone_every_transition() -> None:
                 check_daily(zone, wall, transition.instant)
                 cases += 1
     print(f"sweep: {len(ZONES_WITH_TRANSITIONS)} zones, {covered} transitions, {cases} cases")
+
+
+@pytest.mark.sweep
+def test_full_sweep_hourly_rules_and_exclusions() -> None:
+    """Every transition: HOURLY every 1-3 hours, and a daily rule excluding the change day."""
+    cases = 0
+    for zone in ZONES_WITH_TRANSITIONS:
+        tz = zoneinfo.ZoneInfo(zone)
+        for transition in transitions(zone):
+            for minute, interval in itertools.product((0, 15, 30, 45), (1, 2, 3)):
+                check_hourly(zone, minute, interval, transition.instant)
+                cases += 1
+            local = transition.instant.astimezone(tz)
+            for hours in range(-3, 4):
+                wall = (local + timedelta(hours=hours)).time().replace(second=0)
+                check_daily_exclusion(zone, wall, transition.instant)
+                cases += 1
+    print(f"sweep (hourly, exclude): {cases} cases")
+
+
+def check_daily_exclusion(zone: str, at: time, around: datetime) -> None:
+    """Excluding the local date of ``around`` removes that date's firing, and only it."""
+    tz = zoneinfo.ZoneInfo(zone)
+    start = datetime.combine((around - timedelta(days=3)).astimezone(tz).date(), at, tz)
+    day = around.astimezone(tz).date()
+    plain = parse_recurrence({"frequency": "DAILY"}, start=start, default_timezone=zone)
+    rule = dataclasses.replace(plain, exclude=frozenset({day}))
+    end = start.astimezone(UTC) + timedelta(days=6)
+    every = list(_until(_rule_fires(plain), end))
+    kept = [f for f in every if nominal_date(zone, at, f) != day]
+    assert len(kept) == len(every) - 1, (zone, at, every)
+    assert list(_until(_rule_fires(rule), end)) == kept, (zone, at, day)

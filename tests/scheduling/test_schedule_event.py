@@ -139,9 +139,34 @@ class TestBadInputChangesNothing:
             ({"payload": {"x": float("nan")}}, "payload"),
             ({"payload": ["not", "an", "object"]}, "payload"),
             ({"payload": {"blob": "x" * 70_000}}, "payload"),
-            ({"recurrence": {"frequency": "YEARLY"}}, "recurrence.frequency"),
+            ({"recurrence": {"frequency": "SECONDLY"}}, "recurrence.frequency"),
             ({"recurrence": {"frequency": "DAILY", "interval": -1}}, "recurrence.interval"),
             ({"recurrence": "DAILY"}, "recurrence"),
+            # Issue 14: the richer recurrence's fields.
+            (
+                {"recurrence": {"frequency": "WEEKLY", "by_weekday": ["-1FR"]}},
+                "recurrence.by_weekday",
+            ),
+            ({"recurrence": {"frequency": "YEARLY", "by_month": [13]}}, "recurrence.by_month"),
+            (
+                {"recurrence": {"frequency": "YEARLY", "by_month": [2], "by_month_day": [30]}},
+                "recurrence.by_month_day",
+            ),
+            (
+                {"recurrence": {"frequency": "DAILY", "exclude": ["2026-12-25T09:00:00-05:00"]}},
+                "recurrence.exclude",
+            ),
+            (
+                # Every date the rule has left (the 2nd and 3rd) is excluded.
+                {
+                    "recurrence": {
+                        "frequency": "DAILY",
+                        "until": "2026-12-03T23:59:00-05:00",
+                        "exclude": ["2026-12-02", "2026-12-03"],
+                    }
+                },
+                "recurrence.exclude",
+            ),
             # Issue 10: these escaped as RecursionError, UnicodeEncodeError or
             # OverflowError, or were accepted.
             ({"payload": nested(2_000)}, "payload"),
