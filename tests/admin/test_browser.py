@@ -141,3 +141,35 @@ def test_the_event_page_tells_its_story(logged_in, live_server) -> None:
     assert "crontab" in browser.find_element(By.CSS_SELECTOR, ".field-beat_row").text
     assert "event.schedule" in browser.find_element(By.CSS_SELECTOR, "table.event-audit").text
     screenshot(browser, "event-page")
+
+
+def test_pause_then_resume_actions_on_the_event_list(logged_in, live_server) -> None:
+    event = schedule_event(**event_kwargs(scheduled_time=timezone.now() + timedelta(days=1)))
+    browser = logged_in
+    browser.get(f"{live_server.url}/admin/scheduling/scheduledevent/")
+    select_and_act(browser, "pause_selected")
+    WebDriverWait(browser, 10).until(lambda d: "Paused 1 events." in d.page_source)
+    assert "paused" in browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr").text
+    select_and_act(browser, "resume_selected")
+    WebDriverWait(browser, 10).until(lambda d: "Resumed 1 events." in d.page_source)
+    event.refresh_from_db()
+    assert (event.status, event.next_run_at) == (EventStatus.SCHEDULED, event.scheduled_time)
+
+
+def test_retry_action_on_a_failed_firing(logged_in, live_server) -> None:
+    event = schedule_event(**event_kwargs(scheduled_time=timezone.now() - timedelta(minutes=1)))
+    failed = Occurrence.objects.create(
+        event=event,
+        scheduled_for=event.scheduled_time,
+        task_id="t-failed",
+        status=OccurrenceStatus.FAILED,
+        claimed_at=timezone.now(),
+        finished_at=timezone.now(),
+        error="boom",
+    )
+    browser = logged_in
+    browser.get(f"{live_server.url}/admin/scheduling/occurrence/?status__exact=failed")
+    select_and_act(browser, "retry")
+    WebDriverWait(browser, 10).until(lambda d: "Sent 1 occurrences again" in d.page_source)
+    failed.refresh_from_db()
+    assert failed.status == OccurrenceStatus.SENT
