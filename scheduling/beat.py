@@ -303,9 +303,11 @@ class EventScheduler(DatabaseScheduler):
             if listening and not self.watch.must_read(now):
                 return self._listening_wait(now)
             # One indexed read when nothing is due; a claim (a write
-            # transaction) only when something is.
-            next_due = selectors.next_due_at()
-            if next_due is not None and next_due <= now:
+            # transaction) only when something is. A notice that named an
+            # instant now past makes the read needless: claim at once.
+            known_due = listening and self.watch.due(now)
+            next_due = None if known_due else selectors.next_due_at()
+            if known_due or (next_due is not None and next_due <= now):
                 self._dispatch_due(now)
                 next_due = selectors.next_due_at()
         except Exception as exc:  # noqa: BLE001 - beat must outlive any outage

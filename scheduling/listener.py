@@ -147,6 +147,10 @@ class DueWatch:
             return True
         return self.next_due is not None and self.next_due <= now
 
+    def due(self, now: datetime) -> bool:
+        """Whether a firing known to this watch is due at ``now``."""
+        return self.known and self.next_due is not None and self.next_due <= now
+
     def read(self, next_due: datetime | None) -> None:
         """Record what a read (made while listening) found."""
         self.known, self.next_due = True, next_due
