@@ -266,7 +266,7 @@ class EventScheduler(DatabaseScheduler):
     def _record_heartbeat(self, leader: bool) -> None:
         """Upsert this beat's heartbeat if the last is older than the interval.
 
-        Ticks come every quarter second and must stay cheap: one write every
+        Ticks come up to four times a second and must stay cheap: one write every
         few seconds is enough for a health check measured in tens of seconds.
         A change of role is written at once, so a standby that takes over
         shows as leader within a tick. Never raises: a database down must not

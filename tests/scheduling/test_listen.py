@@ -1,4 +1,4 @@
-"""PostgreSQL: beat listens for writes of ``next_run_at`` and reads only when something can be due."""
+"""PostgreSQL: beat listens for writes of ``next_run_at``, reads only when something can be due."""
 
 from __future__ import annotations
 
