@@ -293,6 +293,14 @@ SCHEDULING_PAYLOAD_KEYS = env_list("SCHEDULING_PAYLOAD_KEYS", [])
 # Longest beat sleep when nothing is due: bounds the delay before an event
 # inserted while beat sleeps is seen.
 SCHEDULING_BEAT_POLL_SECONDS = env_float("SCHEDULING_BEAT_POLL_SECONDS", 0.25)
+# PostgreSQL: beat listens for the notices of migration 0013's triggers and
+# reads the database only when something can be due. Off (it polls as on
+# SQLite) behind a pooler that does not pass LISTEN through, such as
+# PgBouncer in transaction mode (there it would wait for each re-check).
+SCHEDULING_BEAT_LISTEN = env_bool("SCHEDULING_BEAT_LISTEN", True)
+# While listening: the longest beat goes without reading the next firing
+# anyway, which bounds the delay of a write whose notice was lost.
+SCHEDULING_BEAT_RECHECK_SECONDS = env_float("SCHEDULING_BEAT_RECHECK_SECONDS", 5.0)
 # Several beats: one holds a lock (a file on SQLite, an advisory lock on
 # PostgreSQL) and runs; the others stand by. Off only for in-process tests.
 SCHEDULING_BEAT_LOCK = env_bool("SCHEDULING_BEAT_LOCK", True)

@@ -8,8 +8,14 @@ committed before publishing) and publishes them all, in batches. Other
 periodic tasks (``celery.backend_cleanup``, anything added by hand in the
 admin) keep the stock behaviour, with event rows left out of the reload.
 
-Beat sleeps at most ``SCHEDULING_BEAT_POLL_SECONDS``, so an event inserted
-while it sleeps waits no longer than that. Every
+On SQLite beat polls: it sleeps at most ``SCHEDULING_BEAT_POLL_SECONDS``,
+so an event inserted while it sleeps waits no longer than that. On
+PostgreSQL it listens instead (``scheduling.listener``): it keeps the
+earliest ``next_run_at`` in memory, waits on the notices of migration 0013's
+triggers, and asks the database only when that instant comes, when a notice
+names a sooner one, or every ``SCHEDULING_BEAT_RECHECK_SECONDS`` (what covers
+a lost notice); an idle tick reads nothing. While the listening connection is
+down it polls as on SQLite. Every
 ``SCHEDULING_BEAT_HEARTBEAT_SECONDS`` it records that it ticks (a
 ``BeatHeartbeat`` row, read by ``GET /health``). Every few seconds it
 publishes again the occurrences whose lease lapsed
@@ -27,6 +33,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +48,7 @@ from scheduling import metrics, selectors
 from scheduling.broker import QueueDepth
 from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
 from scheduling.leader import BeatLock, lock_for
+from scheduling.listener import DueWatch, Listener
 from scheduling.publishing import publish
 from scheduling.services import heartbeats, leases, occurrences
 
@@ -108,6 +116,11 @@ class EventScheduler(DatabaseScheduler):
         self.started_at = timezone.now()
         self._dispatch_outage = _Outage("event dispatch")
         self._stock_outage = _Outage("periodic tasks tick")
+        self._listen_outage = _Outage("listening for due events")
+        self.listener = self._make_listener()
+        self.watch = DueWatch(recheck_seconds=settings.SCHEDULING_BEAT_RECHECK_SECONDS)
+        # Monotonic instant of the next stock tick while listening.
+        self._stock_at = 0.0
         super().__init__(*args, **kwargs)
         self.queue_depth = QueueDepth(self.app, EVENT_QUEUE)
 
@@ -117,7 +130,19 @@ class EventScheduler(DatabaseScheduler):
             return _AlwaysLeader()
         return lock_for(connection.settings_dict, settings.SCHEDULING_LOCK_DIR)
 
+    @staticmethod
+    def _make_listener() -> Listener | None:
+        if connection.vendor != "postgresql" or not settings.SCHEDULING_BEAT_LISTEN:
+            return None
+        return Listener(connection.settings_dict)
+
+    @property
+    def listening(self) -> bool:
+        return self.listener is not None and self.listener.listening
+
     def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
         self.lock.release()
         self.queue_depth.close()
         super().close()
@@ -158,8 +183,28 @@ class EventScheduler(DatabaseScheduler):
         self._stock_ready = True
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        """One pass, then (while listening) the wait for the next: return the sleep left.
+
+        Celery's loop sleeps what this returns. While listening, the wait is
+        spent here, on the listening socket instead, so that a notice of a
+        sooner firing ends it; 0 is returned and the loop ticks again at once.
+        The wait never exceeds ``max_interval`` (``beat_max_loop_interval``),
+        the tick age that celery's remote control calls stale.
+        """
+        wait = self.tick_once(*args, **kwargs)
+        if not self.listening:
+            return wait
+        self._await_notices(min(wait, self.max_interval))
+        # Celery's loop syncs the stock schedule only after a sleep of its own.
+        if self.should_sync():
+            self._do_sync()
+        return 0.0
+
+    def tick_once(self, *args: Any, **kwargs: Any) -> float:
+        """Dispatch what is due, heartbeat, stock tasks; return seconds until the next pass."""
         poll = settings.SCHEDULING_BEAT_POLL_SECONDS
         with metrics.BEAT_TICK.time():
+            self._ensure_listening()
             leader = self.lock.acquire()
             metrics.BEAT_LEADER.labels(instance=self.instance).set(int(leader))
             event_wait = self.dispatch_events() if leader or self.claims_without_lock else poll
@@ -167,23 +212,61 @@ class EventScheduler(DatabaseScheduler):
             stock_wait = self._stock_tick(*args, **kwargs) if leader else poll
         return min(event_wait, stock_wait)
 
+    def _ensure_listening(self) -> None:
+        """(Re)connect the listener when it is down and a retry is due.
+
+        Before any read of the tick: a write committed after LISTEN reaches
+        this beat as a notice, one committed before it is seen by the read.
+        """
+        if self.listener is None:
+            return
+        try:
+            fresh = self.listener.ensure()
+        except Exception as exc:  # noqa: BLE001 - polling covers a listener down
+            self._listener_lost(exc)
+            return
+        if fresh:
+            self.watch.forget()
+            self._listen_outage.succeeded()
+
+    def _await_notices(self, timeout: float) -> None:
+        assert self.listener is not None
+        try:
+            self.watch.noticed(self.listener.wait(timeout))
+        except Exception as exc:  # noqa: BLE001 - polling covers a listener down
+            self._listener_lost(exc)
+
+    def _listener_lost(self, exc: BaseException) -> None:
+        assert self.listener is not None
+        self.listener.lost()
+        self.watch.forget()
+        self._listen_outage.failed(exc, retry_in=settings.SCHEDULING_BEAT_POLL_SECONDS)
+
     def _stock_tick(self, *args: Any, **kwargs: Any) -> float:
         """The stock scheduler's tick for the other periodic tasks, outage-proof."""
         poll = settings.SCHEDULING_BEAT_POLL_SECONDS
+        # While listening, the stock tick (a read of PeriodicTasks.last_update
+        # each call) runs only when it asked to, as stock beat's own loop does:
+        # an idle tick then reads nothing.
+        left = self._stock_at - time.monotonic()
+        if self.listening and left > 0:
+            return left
         try:
             if not self._stock_ready:
                 self._setup_stock_schedule()
             wait = float(super().tick(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - beat must outlive any outage
             self._stock_outage.failed(exc, retry_in=poll)
+            self._stock_at = time.monotonic() + poll
             return poll
         self._stock_outage.succeeded()
+        self._stock_at = time.monotonic() + wait
         return wait
 
     def _record_heartbeat(self, leader: bool) -> None:
         """Upsert this beat's heartbeat if the last is older than the interval.
 
-        Ticks come every quarter second and must stay cheap: one write every
+        Ticks come up to four times a second and must stay cheap: one write every
         few seconds is enough for a health check measured in tens of seconds.
         A change of role is written at once, so a standby that takes over
         shows as leader within a tick. Never raises: a database down must not
@@ -212,14 +295,19 @@ class EventScheduler(DatabaseScheduler):
     def dispatch_events(self) -> float:
         """Publish every due event; return seconds until the next check."""
         poll = settings.SCHEDULING_BEAT_POLL_SECONDS
+        listening = self.listening
         try:
             close_old_connections()
             now = timezone.now()
             self._recover_lapsed(now)
+            if listening and not self.watch.must_read(now):
+                return self._listening_wait(now)
             # One indexed read when nothing is due; a claim (a write
-            # transaction) only when something is.
-            next_due = selectors.next_due_at()
-            if next_due is not None and next_due <= now:
+            # transaction) only when something is. A notice that named an
+            # instant now past makes the read needless: claim at once.
+            known_due = listening and self.watch.due(now)
+            next_due = None if known_due else selectors.next_due_at()
+            if known_due or (next_due is not None and next_due <= now):
                 self._dispatch_due(now)
                 next_due = selectors.next_due_at()
         except Exception as exc:  # noqa: BLE001 - beat must outlive any outage
@@ -228,11 +316,26 @@ class EventScheduler(DatabaseScheduler):
             # are published again once it lapses.
             self._dispatch_outage.failed(exc, retry_in=poll)
             self._drop_connections()
+            self.watch.forget()
             return poll
         self._dispatch_outage.succeeded()
+        if listening:
+            self.watch.read(next_due)
+            return self._listening_wait(timezone.now())
         if next_due is None:
             return poll
         return max(0.0, min(poll, (next_due - timezone.now()).total_seconds()))
+
+    def _listening_wait(self, now: datetime) -> float:
+        """Seconds until the next read, lapsed-lease sweep or heartbeat is due."""
+        waits = [self.watch.seconds_left(now)]
+        for last, every in (
+            (self._last_recovery, RECOVERY_EVERY),
+            (self._last_heartbeat, timedelta(seconds=settings.SCHEDULING_BEAT_HEARTBEAT_SECONDS)),
+        ):
+            if last is not None:
+                waits.append((last + every - now).total_seconds())
+        return max(0.0, min(waits))
 
     @staticmethod
     def _drop_connections() -> None:

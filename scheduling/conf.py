@@ -23,6 +23,11 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULING_PAYLOAD_KEYS": [],
     # Longest beat sleep: bounds the delay before an event inserted meanwhile is seen.
     "SCHEDULING_BEAT_POLL_SECONDS": 0.25,
+    # PostgreSQL: beat waits on LISTEN/NOTIFY instead of polling (off: it polls).
+    "SCHEDULING_BEAT_LISTEN": True,
+    # While listening: longest time beat goes without reading the next firing,
+    # which bounds the delay of a write whose notice was lost.
+    "SCHEDULING_BEAT_RECHECK_SECONDS": 5.0,
     # One beat holds a lock and the others stand by (claims stay safe without it).
     "SCHEDULING_BEAT_LOCK": True,
     # Where the SQLite beat lock file lives; None: beside the database file.

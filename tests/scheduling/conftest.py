@@ -12,6 +12,17 @@ from celery.signals import after_task_publish
 from django.utils import timezone
 
 
+@pytest.fixture(autouse=True)
+def beat_polls(settings: Any) -> None:
+    """In-process beats poll, as on SQLite, unless a test turns listening on.
+
+    These tests write in the test's transaction (a notice is sent only at
+    commit) and freeze the clock (the re-check counts monotonic time), so
+    each tick must read; tests/scheduling/test_listen.py covers listening.
+    """
+    settings.SCHEDULING_BEAT_LISTEN = False
+
+
 @pytest.fixture
 def published() -> Iterator[list[dict[str, Any]]]:
     """Every task published while the test runs: name, id, kwargs, queue, when."""
