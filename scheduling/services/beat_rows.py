@@ -10,11 +10,14 @@ no such signal for them.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from django.db import connection
+from django.db.models import Q
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
 from scheduling.recurrence import (
@@ -46,9 +49,11 @@ def create_periodic_tasks(
     )
     for (task, _), clock in zip(one_offs, clocks, strict=True):
         task.clocked = clock
+    rules = [spec.rule for spec in specs if spec.rule is not None]
+    crontabs = crontabs_for(rules)
     for task, spec in zip(tasks, specs, strict=True):
         if spec.rule is not None:
-            task.crontab = crontab_for(spec.rule)
+            task.crontab = crontabs[cron_key(spec.rule)]
     return PeriodicTask.objects.bulk_create(tasks)
 
 
@@ -70,10 +75,97 @@ def _unsaved_periodic_task(spec: EventSpec, event_id: uuid.UUID) -> PeriodicTask
 
 def crontab_for(rule: Rule) -> CrontabSchedule:
     """The shared CrontabSchedule row for a rule's calendar in its zone."""
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        **dataclasses.asdict(rule.to_cron()), timezone=rule.timezone
+    return crontabs_for([rule])[cron_key(rule)]
+
+
+# A crontab's pattern fields, in CrontabSchedule's order, then its zone.
+CronKey = tuple[str, str, str, str, str, str]
+
+
+def cron_key(rule: Rule) -> CronKey:
+    cron = rule.to_cron()
+    return (*dataclasses.astuple(cron), rule.timezone)
+
+
+def crontabs_for(rules: Iterable[Rule]) -> dict[CronKey, CrontabSchedule]:
+    """The shared CrontabSchedule row of each distinct calendar and zone among ``rules``.
+
+    One query reads the rows that exist (chunked by pattern); those missing
+    are inserted in one statement. CrontabSchedule has no unique constraint
+    (it is django-celery-beat's table), so two bookings creating the same
+    pattern at once are kept from making two rows by a lock per pattern
+    (PostgreSQL; SQLite runs one writer at a time). A pattern that has
+    several rows anyway (an admin can add one) gets its oldest.
+    """
+    wanted = list(dict.fromkeys(cron_key(rule) for rule in rules))
+    if not wanted:
+        return {}
+    found = _existing_crontabs(wanted)
+    missing = [key for key in wanted if key not in found]
+    if missing:
+        _lock_patterns(missing)
+        # Read again under the locks: a booking that held one has committed its row.
+        found.update(_existing_crontabs(missing))
+        missing = [key for key in missing if key not in found]
+        created = CrontabSchedule.objects.bulk_create(
+            [CrontabSchedule(**dict(zip(_CRON_FIELDS, key, strict=True))) for key in missing]
+        )
+        found.update(zip(missing, created, strict=True))
+    return found
+
+
+_CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week", "timezone")
+# Patterns per lookup: each is an AND of six columns in one OR; SQLite
+# refuses an expression tree 1,000 deep.
+_CRON_CHUNK = 100
+# The first key of the two-key advisory locks taken here: any constant,
+# apart from the beat lock's (scheduling.leader), which is a one-key lock.
+_CRONTAB_LOCK_CLASS = 0x5C4E
+
+
+def _existing_crontabs(keys: Sequence[CronKey]) -> dict[CronKey, CrontabSchedule]:
+    found: dict[CronKey, CrontabSchedule] = {}
+    for start in range(0, len(keys), _CRON_CHUNK):
+        condition = Q()
+        for key in keys[start : start + _CRON_CHUNK]:
+            condition |= Q(**dict(zip(_CRON_FIELDS, key, strict=True)))
+        for crontab in CrontabSchedule.objects.filter(condition).order_by("pk"):
+            found.setdefault(_row_key(crontab), crontab)
+    return found
+
+
+def _row_key(crontab: CrontabSchedule) -> CronKey:
+    return (
+        crontab.minute,
+        crontab.hour,
+        crontab.day_of_month,
+        crontab.month_of_year,
+        crontab.day_of_week,
+        str(crontab.timezone),
     )
-    return crontab
+
+
+def _lock_patterns(keys: Sequence[CronKey]) -> None:
+    """Hold, until the transaction ends, a lock on creating each pattern (PostgreSQL).
+
+    Taken in one order (sorted), so two bookings never wait on each other in a
+    cycle. Two patterns sharing a hash only wait for each other needlessly.
+    """
+    if connection.vendor != "postgresql":
+        return
+    hashes = sorted({_lock_id(key) for key in keys})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, h) FROM unnest(%s::int[]) AS h",
+            [_CRONTAB_LOCK_CLASS, hashes],
+        )
+
+
+def _lock_id(key: CronKey) -> int:
+    # A signed 32-bit int, as pg_advisory_xact_lock(int, int) takes; stable
+    # across processes (unlike hash()).
+    digest = hashlib.blake2b("\x1f".join(key).encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def disable_periodic_tasks(task_ids: Sequence[int]) -> None:

@@ -24,7 +24,7 @@ from scheduling.models import (
     ScheduledEvent,
 )
 from scheduling.publishing import publish
-from scheduling.services import beat_rows, occurrences
+from scheduling.services import beat_rows, duplicates, occurrences
 from scheduling.validation import EventSpec, build_event_spec, event_uuid, require_event_uuid
 
 
@@ -118,7 +118,8 @@ def _schedule_specs(
 
 
 def _insert_new(specs: Sequence[EventSpec], *, now: datetime) -> list[tuple[ScheduledEvent, bool]]:
-    found = [_find_duplicate(spec) for spec in specs]
+    existing = duplicates.find_existing(specs)
+    found = [_find_duplicate(spec, existing) for spec in specs]
     missing = [spec for spec, dup in zip(specs, found, strict=True) if dup is None]
     new_specs = _dedupe_within_batch(missing)
     created = _create_events(list(new_specs.values()), now=now)
@@ -129,14 +130,14 @@ def _insert_new(specs: Sequence[EventSpec], *, now: datetime) -> list[tuple[Sche
     ]
 
 
-def _natural_key(spec: EventSpec) -> tuple[str, ...]:
+def _natural_key(spec: EventSpec) -> duplicates.NaturalKey:
     # The database allows one scheduled event per natural key (a partial
     # unique constraint), whatever idempotency keys the requests carried.
-    return (spec.service_id, spec.event_type, spec.entity_id, spec.scheduled_time.isoformat())
+    return duplicates.natural_key(spec)
 
 
-def _dedupe_within_batch(specs: Sequence[EventSpec]) -> dict[tuple[str, ...], EventSpec]:
-    unique: dict[tuple[str, ...], EventSpec] = {}
+def _dedupe_within_batch(specs: Sequence[EventSpec]) -> dict[duplicates.NaturalKey, EventSpec]:
+    unique: dict[duplicates.NaturalKey, EventSpec] = {}
     keyed: dict[tuple[str, str], EventSpec] = {}
     for spec in specs:
         if spec.idempotency_key is not None:
@@ -149,25 +150,17 @@ def _dedupe_within_batch(specs: Sequence[EventSpec]) -> dict[tuple[str, ...], Ev
     return unique
 
 
-def _find_duplicate(spec: EventSpec) -> ScheduledEvent | None:
+def _find_duplicate(spec: EventSpec, existing: duplicates.Existing) -> ScheduledEvent | None:
     """The event this spec repeats, if any; raise if its key names another event.
 
     A key seen before must name the same event. A new key (or none) finds the
     scheduled event with the same type, entity and time, if there is one.
     """
     if spec.idempotency_key is not None:
-        keyed = ScheduledEvent.objects.filter(
-            service_id=spec.service_id, idempotency_key=spec.idempotency_key
-        ).first()
+        keyed = existing.keyed.get((spec.service_id, spec.idempotency_key))
         if keyed is not None:
             return _same_event(keyed, spec)
-    natural = ScheduledEvent.objects.filter(
-        service_id=spec.service_id,
-        event_type=spec.event_type,
-        entity_id=spec.entity_id,
-        scheduled_time=spec.scheduled_time,
-        status=EventStatus.SCHEDULED,
-    ).first()
+    natural = existing.natural.get(_natural_key(spec))
     if (
         natural is not None
         and spec.idempotency_key is not None
