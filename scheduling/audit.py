@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from scheduling.models import ActorType, AuditAction, AuditEntry
+from scheduling.services import bulk_insert
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def record_many(action: AuditAction, items: Iterable[tuple[object, dict[str, Any
     """One entry per ``(target, details)``, all by the current actor, in one insert."""
     actor = current_actor()
     now = timezone.now()
-    AuditEntry.objects.bulk_create(
+    entries = [
         AuditEntry(
             at=now,
             actor_type=actor.type,
@@ -79,7 +80,8 @@ def record_many(action: AuditAction, items: Iterable[tuple[object, dict[str, Any
             details=details,
         )
         for target, details in items
-    )
+    ]
+    bulk_insert.insert(entries, ids=False)
 
 
 def client_address(request: HttpRequest) -> str | None:

@@ -24,7 +24,7 @@ from scheduling.models import (
     ScheduledEvent,
 )
 from scheduling.publishing import publish
-from scheduling.services import beat_rows, duplicates, occurrences
+from scheduling.services import beat_rows, bulk_insert, duplicates, occurrences
 from scheduling.validation import EventSpec, build_event_spec, event_uuid, require_event_uuid
 
 
@@ -222,11 +222,9 @@ def _create_events(specs: list[EventSpec], *, now: datetime) -> list[ScheduledEv
         event.full_clean(
             exclude=["periodic_task"], validate_unique=False, validate_constraints=False
         )
-    created = ScheduledEvent.objects.bulk_create(events)
-    audit.record_many(
-        AuditAction.SCHEDULE, ((event.id, _audit_details(event)) for event in created)
-    )
-    return created
+    bulk_insert.insert(events)
+    audit.record_many(AuditAction.SCHEDULE, ((event.id, _audit_details(event)) for event in events))
+    return events
 
 
 def _audit_details(event: ScheduledEvent) -> dict[str, Any]:
