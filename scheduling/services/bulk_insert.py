@@ -19,6 +19,7 @@ Unlike it, nothing here evaluates expressions: values must be plain.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -91,33 +92,33 @@ def insert(objs: Sequence[Model], *, ids: bool = True) -> None:
 
 
 def _rows(objs: Sequence[Model], fields: Sequence[Field[Any, Any]]) -> list[list[Any]]:
-    converters = [_converter(field) for field in fields]
     stamped = [field for field in fields if getattr(field, "auto_now", False) or _added(field)]
     for obj in objs:
         for field in stamped:
             field.pre_save(obj, add=True)  # sets auto_now / auto_now_add on the instance
-    names = [field.attname for field in fields]
-    return [
-        [convert(getattr(obj, name)) for convert, name in zip(converters, names, strict=True)]
-        for obj in objs
-    ]
+    values = operator.attrgetter(*(field.attname for field in fields))
+    converted = [(i, convert) for i, f in enumerate(fields) if (convert := _converter(f))]
+    rows = []
+    for obj in objs:
+        row = list(values(obj)) if len(fields) > 1 else [values(obj)]
+        for i, convert in converted:
+            row[i] = convert(row[i])
+        rows.append(row)
+    return rows
 
 
 def _added(field: Field[Any, Any]) -> bool:
     return bool(getattr(field, "auto_now_add", False))
 
 
-def _converter(field: Field[Any, Any]) -> Callable[[Any], Any]:
+def _converter(field: Field[Any, Any]) -> Callable[[Any], Any] | None:
+    """How a value of ``field`` becomes what the driver takes; None if it already is."""
     # Django's own fields only: a field of another app (an encrypted one)
     # converts its values even when its column is text.
     stock = type(field).__module__.startswith("django.db.models.")
     if stock and field.get_internal_type() in _AS_IS[connection.vendor]:
-        return _unchanged
+        return None
     return lambda value: field.get_db_prep_save(value, connection)
-
-
-def _unchanged(value: Any) -> Any:
-    return value
 
 
 def _table_and_columns(model: type[Model], fields: Sequence[Field[Any, Any]]) -> tuple[str, str]:

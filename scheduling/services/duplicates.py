@@ -77,7 +77,7 @@ def _find_one(spec: EventSpec) -> Existing:
         condition |= Q(service_id=spec.service_id, idempotency_key=spec.idempotency_key)
     keyed: dict[KeyedKey, ScheduledEvent] = {}
     natural: dict[NaturalKey, ScheduledEvent] = {}
-    for event in ScheduledEvent.objects.filter(condition):
+    for event in ScheduledEvent.objects.filter(condition).order_by():
         if spec.idempotency_key is not None and event.idempotency_key == spec.idempotency_key:
             keyed[(event.service_id, event.idempotency_key)] = event
         if event.status == EventStatus.SCHEDULED and natural_key(event) == natural_key(spec):
