@@ -145,10 +145,14 @@ def _next_ids(model: type[Model], count: int) -> list[int]:
 
 def _copy(model: type[Model], fields: Sequence[Field[Any, Any]], rows: list[list[Any]]) -> None:
     table, columns = _table_and_columns(model, fields)
-    # The driver's cursor: Django's wrapper has no COPY.
+    # The driver's cursor (Django's wrapper has no COPY), its errors turned
+    # into Django's as the wrapper would: a unique violation must be the
+    # IntegrityError that the caller retries on.
+    statement = f"COPY {table} ({columns}) FROM STDIN"
     with (
         connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(statement) as copy,
     ):
         for row in rows:
             copy.write_row(row)

@@ -283,3 +283,47 @@ class TestRowsWrittenInBulk:
 
         task_ids = [one.periodic_task_id, *(e.periodic_task_id for e in more)]
         assert len(set(task_ids)) == 61
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite runs one writer at a time: two bookings cannot interleave",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_lookup_missed_a_commit_returns_the_committed_event(frozen_now) -> None:
+    # The batch reads the table, then another booking commits one of its
+    # events: the batch's COPY meets the unique constraint, and the retry
+    # finds that event instead of failing or making a second one.
+    looked, committed = threading.Event(), threading.Event()
+
+    def pause_after_lookup(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith("SELECT") and "scheduledevent" in sql and not looked.is_set():
+            looked.set()
+            committed.wait(timeout=10)
+        return result
+
+    def batch() -> list[ScheduledEvent]:
+        with connection.execute_wrapper(pause_after_lookup):
+            return schedule_events([one_off(i) for i in range(100)])
+
+    def other() -> ScheduledEvent:
+        try:
+            looked.wait(timeout=10)
+            return schedule_event(**one_off(60))
+        finally:
+            committed.set()
+
+    def own_connection(book: Callable[[], Any]) -> Any:
+        try:
+            return book()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        batched, single = pool.submit(own_connection, batch), pool.submit(own_connection, other)
+        events, first = batched.result(), single.result()
+
+    assert events[60].id == first.id
+    assert ScheduledEvent.objects.count() == 100
+    assert AuditEntry.objects.count() == 100
