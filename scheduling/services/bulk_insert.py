@@ -20,11 +20,14 @@ Unlike it, nothing here evaluates expressions: values must be plain.
 from __future__ import annotations
 
 import operator
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection
 from django.db.models import AutoField, Field, Model
+from django.utils import timezone
 
 # The driver takes these Python values as they are (str, int, bool, aware
 # datetime, UUID on PostgreSQL); other fields convert their values.
@@ -92,10 +95,13 @@ def insert(objs: Sequence[Model], *, ids: bool = True) -> None:
 
 
 def _rows(objs: Sequence[Model], fields: Sequence[Field[Any, Any]]) -> list[list[Any]]:
-    stamped = [field for field in fields if getattr(field, "auto_now", False) or _added(field)]
-    for obj in objs:
-        for field in stamped:
-            field.pre_save(obj, add=True)  # sets auto_now / auto_now_add on the instance
+    # auto_now and auto_now_add, as their pre_save would set them, with one
+    # reading of the clock for the batch.
+    now = timezone.now()
+    for field in fields:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            for obj in objs:
+                setattr(obj, field.attname, now)
     values = operator.attrgetter(*(field.attname for field in fields))
     converted = [(i, convert) for i, f in enumerate(fields) if (convert := _converter(f))]
     rows = []
@@ -107,10 +113,6 @@ def _rows(objs: Sequence[Model], fields: Sequence[Field[Any, Any]]) -> list[list
     return rows
 
 
-def _added(field: Field[Any, Any]) -> bool:
-    return bool(getattr(field, "auto_now_add", False))
-
-
 def _converter(field: Field[Any, Any]) -> Callable[[Any], Any] | None:
     """How a value of ``field`` becomes what the driver takes; None if it already is."""
     # Django's own fields only: a field of another app (an encrypted one)
@@ -118,7 +120,55 @@ def _converter(field: Field[Any, Any]) -> Callable[[Any], Any] | None:
     stock = type(field).__module__.startswith("django.db.models.")
     if stock and field.get_internal_type() in _AS_IS[connection.vendor]:
         return None
-    return lambda value: field.get_db_prep_save(value, connection)
+    if stock and connection.vendor == "sqlite":
+        fast = _SQLITE_FAST.get(field.get_internal_type())
+        if fast is not None and connection.timezone == UTC:
+            return fast
+
+    def convert(value: Any) -> Any:
+        return field.get_db_prep_save(value, connection)
+
+    return _repeating(convert) if stock else convert
+
+
+def _repeating(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert``, which gives the same for the same object as the last, answering that at once.
+
+    A column often holds one object row after row (None, the batch's
+    instant). Only for Django's own fields: an encrypting field must encrypt
+    every value afresh, or two rows would share a token.
+    """
+    last: list[Any] = [_NOTHING, None]
+
+    def repeating(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, convert(value)
+        return last[1]
+
+    return repeating
+
+
+_NOTHING = object()
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    # What Django's SQLite backend stores for an aware datetime when the
+    # connection's zone is UTC (make_naive, then str()), without its layers.
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"a naive datetime reached the database: {value!r}")
+    return str(value.astimezone(UTC).replace(tzinfo=None))
+
+
+def _sqlite_uuid(value: uuid.UUID | None) -> str | None:
+    return None if value is None else value.hex  # Django's char(32) form
+
+
+_SQLITE_FAST: dict[str, Callable[[Any], Any]] = {
+    "DateTimeField": _sqlite_datetime,
+    "UUIDField": _sqlite_uuid,
+}
 
 
 def _table_and_columns(model: type[Model], fields: Sequence[Field[Any, Any]]) -> tuple[str, str]:

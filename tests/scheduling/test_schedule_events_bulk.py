@@ -327,3 +327,34 @@ def test_a_batch_whose_lookup_missed_a_commit_returns_the_committed_event(frozen
     assert events[60].id == first.id
     assert ScheduledEvent.objects.count() == 100
     assert AuditEntry.objects.count() == 100
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own value forms")
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NY),  # the repeated hour, second time
+        datetime(2026, 3, 8, 3, 0, tzinfo=NY),
+        datetime(2026, 12, 1, 12, 0, 0, 5, tzinfo=ZoneInfo("Asia/Kolkata")),
+        None,
+    ],
+)
+def test_bulk_inserts_store_datetimes_as_django_does_on_sqlite(value) -> None:
+    from django.db.models import DateTimeField
+
+    from scheduling.services.bulk_insert import _converter
+
+    field = DateTimeField()
+    assert _converter(field)(value) == field.get_db_prep_save(value, connection)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own value forms")
+def test_bulk_inserts_store_uuids_as_django_does_on_sqlite() -> None:
+    import uuid
+
+    from django.db.models import UUIDField
+
+    from scheduling.services.bulk_insert import _converter
+
+    field, value = UUIDField(), uuid.uuid4()
+    assert _converter(field)(value) == field.get_db_prep_save(value, connection)
