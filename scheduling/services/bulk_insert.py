@@ -123,7 +123,7 @@ def _converter(field: Field[Any, Any]) -> Callable[[Any], Any] | None:
     if stock and connection.vendor == "sqlite":
         fast = _SQLITE_FAST.get(field.get_internal_type())
         if fast is not None and connection.timezone == UTC:
-            return fast
+            return _repeating(fast)
 
     def convert(value: Any) -> Any:
         return field.get_db_prep_save(value, connection)
