@@ -6,11 +6,15 @@ events, four rows each, that was most of the time spent. Here each column is
 converted once per value by its field (``get_db_prep_save``, or nothing where
 the driver takes the Python value as it is), then sent:
 
-- PostgreSQL: ``COPY ... FROM STDIN``. Rows that need a generated id get it
-  from the table's sequence first, in one query (``nextval`` over a series):
-  COPY returns nothing.
-- SQLite: ``executemany`` of one ``INSERT``; rows that need a generated id are
-  inserted in multi-row ``INSERT ... RETURNING`` statements instead.
+- PostgreSQL, 50 rows or more: ``COPY ... FROM STDIN``. Rows that need a
+  generated id get it from the table's sequence first, in one query
+  (``nextval`` over a series): COPY returns nothing.
+- SQLite, 50 rows or more: ``executemany`` of one ``INSERT``; rows that need
+  a generated id are inserted in multi-row ``INSERT ... RETURNING``
+  statements instead.
+- Fewer rows (one event): one multi-row ``INSERT ... VALUES``, with
+  ``RETURNING`` the ids where they are needed: one round trip, as
+  ``bulk_create`` takes, without its compiler.
 
 Like ``bulk_create``: no ``save()``, no signals (see ``beat_rows`` for why
 the beat rows must not send them), and the instances are marked as saved.
@@ -19,7 +23,9 @@ Unlike it, nothing here evaluates expressions: values must be plain.
 
 from __future__ import annotations
 
+import functools
 import operator
+import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -55,13 +61,12 @@ _AS_IS = {
         "TextField",
     },
 }
-# SQLite rows per INSERT ... RETURNING: SQLite takes 32,766 parameters or more
-# since 3.32; two tables of up to 23 columns stay under it.
-_SQLITE_ROWS = 1000
+# Most rows per INSERT ... VALUES, fewer if SQLite takes fewer parameters per
+# statement (999 before SQLite 3.32, 32,766 since).
+_MAX_VALUES_ROWS = 1000
 
-
-# Below this many rows, Django's bulk_create: one INSERT is one round trip,
-# where an id from the sequence and a COPY are two.
+# From this many rows, COPY on PostgreSQL; below, one INSERT ... VALUES (one
+# round trip, where ids from the sequence and a COPY are two).
 FROM_ROWS = 50
 
 
@@ -71,22 +76,21 @@ def insert(objs: Sequence[Model], *, ids: bool = True) -> None:
     Generated ids are set on the instances, unless ``ids`` is false (nothing
     refers to the rows), which saves a query on PostgreSQL.
     """
-    if len(objs) < FROM_ROWS:
-        if objs:
-            type(objs[0])._default_manager.bulk_create(objs)
+    if not objs:
         return
     model = type(objs[0])
     generated = isinstance(model._meta.pk, AutoField) and objs[0].pk is None
-    if generated and ids and connection.vendor == "postgresql":
+    copy = connection.vendor == "postgresql" and len(objs) >= FROM_ROWS
+    if generated and ids and copy:
         for obj, new_id in zip(objs, _next_ids(model, len(objs)), strict=True):
             obj.pk = new_id
         generated = False
     fields = [f for f in model._meta.concrete_fields if not (generated and f.primary_key)]
     rows = _rows(objs, fields)
-    if connection.vendor == "postgresql":
+    if copy:
         _copy(model, fields, rows)
-    elif generated and ids:
-        _insert_returning(objs, model, fields, rows)
+    elif (generated and ids) or len(objs) < FROM_ROWS:
+        _insert_values(objs, model, fields, rows, returning=generated and ids)
     else:
         _execute_many(model, fields, rows)
     for obj in objs:
@@ -102,8 +106,10 @@ def _rows(objs: Sequence[Model], fields: Sequence[Field[Any, Any]]) -> list[list
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             for obj in objs:
                 setattr(obj, field.attname, now)
-    values = operator.attrgetter(*(field.attname for field in fields))
-    converted = [(i, convert) for i, f in enumerate(fields) if (convert := _converter(f))]
+    values, conversions = _plan(tuple(fields), connection.vendor, connection.timezone == UTC)
+    # A memory of the last value per column, for this batch only: a value
+    # mutated between two calls is converted again.
+    converted = [(i, _repeating(c) if repeats else c) for i, c, repeats in conversions]
     rows = []
     for obj in objs:
         row = list(values(obj)) if len(fields) > 1 else [values(obj)]
@@ -113,26 +119,50 @@ def _rows(objs: Sequence[Model], fields: Sequence[Field[Any, Any]]) -> list[list
     return rows
 
 
-def _converter(field: Field[Any, Any]) -> Callable[[Any], Any] | None:
-    """How a value of ``field`` becomes what the driver takes; None if it already is."""
+Conversion = tuple[int, Callable[[Any], Any], bool]
+
+
+@functools.cache
+def _plan(
+    fields: tuple[Field[Any, Any], ...], vendor: str, utc: bool
+) -> tuple[Callable[[Model], Any], list[Conversion]]:
+    """How to read a row's values, and which columns convert how (whether repeats may be reused).
+
+    Worked out once per model and database: a single event would otherwise
+    spend as long here as on its INSERT.
+    """
+    values = operator.attrgetter(*(field.attname for field in fields))
+    conversions = []
+    for i, field in enumerate(fields):
+        conversion = _converter(field, vendor, utc)
+        if conversion is not None:
+            conversions.append((i, *conversion))
+    return values, conversions
+
+
+def _converter(
+    field: Field[Any, Any], vendor: str, utc: bool
+) -> tuple[Callable[[Any], Any], bool] | None:
+    """How a value of ``field`` becomes what the driver takes, and whether the same
+    object always converts the same; None if the driver takes it as it is."""
     # Django's own fields only: a field of another app (an encrypted one)
-    # converts its values even when its column is text.
+    # converts its values even when its column is text, and anew every time.
     stock = type(field).__module__.startswith("django.db.models.")
-    if stock and field.get_internal_type() in _AS_IS[connection.vendor]:
+    if stock and field.get_internal_type() in _AS_IS[vendor]:
         return None
-    if stock and connection.vendor == "sqlite":
+    if stock and vendor == "sqlite" and utc:
         fast = _SQLITE_FAST.get(field.get_internal_type())
-        if fast is not None and connection.timezone == UTC:
-            return _repeating(fast)
+        if fast is not None:
+            return fast, True
 
     def convert(value: Any) -> Any:
         return field.get_db_prep_save(value, connection)
 
-    return _repeating(convert) if stock else convert
+    return convert, stock
 
 
 def _repeating(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``convert``, which gives the same for the same object as the last, answering that at once.
+    """``convert``, answering at once for the same object as the last.
 
     A column often holds one object row after row (None, the batch's
     instant). Only for Django's own fields: an encrypting field must encrypt
@@ -217,23 +247,35 @@ def _execute_many(
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
 
 
-def _insert_returning(
+def _insert_values(
     objs: Sequence[Model],
     model: type[Model],
     fields: Sequence[Field[Any, Any]],
     rows: list[list[Any]],
+    *,
+    returning: bool,
 ) -> None:
+    """Multi-row ``INSERT ... VALUES``, setting each instance's generated id if ``returning``."""
     table, columns = _table_and_columns(model, fields)
     pk = connection.ops.quote_name(_pk_column(model))
     row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    tail = f" RETURNING {pk}" if returning else ""
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), _SQLITE_ROWS):
-            chunk = rows[start : start + _SQLITE_ROWS]
+        per_statement = max(1, min(_MAX_VALUES_ROWS, _max_parameters() // len(fields)))
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
             values = ", ".join([row_marks] * len(chunk))
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {values} RETURNING {pk}",  # noqa: S608
+                f"INSERT INTO {table} ({columns}) VALUES {values}{tail}",  # noqa: S608
                 [value for row in chunk for value in row],
             )
-            # In the order of VALUES, as Django's bulk_create relies on too.
-            for obj, (new_id,) in zip(objs[start:], cursor.fetchall(), strict=False):
-                obj.pk = new_id
+            if returning:
+                # In the order of VALUES, as Django's bulk_create relies on too.
+                for obj, (new_id,) in zip(objs[start:], cursor.fetchall(), strict=False):
+                    obj.pk = new_id
+
+
+def _max_parameters() -> int:
+    if connection.vendor == "sqlite":
+        return int(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    return 65_535  # PostgreSQL's protocol limit, were parameters bound on the server

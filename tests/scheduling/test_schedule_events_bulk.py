@@ -345,7 +345,9 @@ def test_bulk_inserts_store_datetimes_as_django_does_on_sqlite(value) -> None:
     from scheduling.services.bulk_insert import _converter
 
     field = DateTimeField()
-    assert _converter(field)(value) == field.get_db_prep_save(value, connection)
+    convert, _ = _converter(field, "sqlite", utc=True) or (None, False)
+    assert convert is not None
+    assert convert(value) == field.get_db_prep_save(value, connection)
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own value forms")
@@ -357,4 +359,6 @@ def test_bulk_inserts_store_uuids_as_django_does_on_sqlite() -> None:
     from scheduling.services.bulk_insert import _converter
 
     field, value = UUIDField(), uuid.uuid4()
-    assert _converter(field)(value) == field.get_db_prep_save(value, connection)
+    convert, _ = _converter(field, "sqlite", utc=True) or (None, False)
+    assert convert is not None
+    assert convert(value) == field.get_db_prep_save(value, connection)
