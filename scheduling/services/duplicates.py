@@ -10,13 +10,14 @@ with the chunk, and SQLite refuses an ``OR`` chain 1,000 deep.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Field, Q
+from django.db.models import BooleanField, Field
 from django.db.models.expressions import RawSQL
 
 from scheduling.models import EventStatus, ScheduledEvent
@@ -70,19 +71,41 @@ def find_existing(specs: Sequence[EventSpec]) -> Existing:
 
 def _find_one(spec: EventSpec) -> Existing:
     """``find_existing`` for one spec, in one query (both conditions are index lookups)."""
-    condition = Q(**dict(zip(_NATURAL_COLUMNS, natural_key(spec), strict=True))) & Q(
-        status=EventStatus.SCHEDULED
-    )
+    keys = natural_key(spec)
+    params = [f.get_db_prep_value(v, connection) for f, v in zip(_fields(), keys, strict=True)]
+    params.append(EventStatus.SCHEDULED.value)
     if spec.idempotency_key is not None:
-        condition |= Q(service_id=spec.service_id, idempotency_key=spec.idempotency_key)
+        params += [spec.service_id, spec.idempotency_key]
     keyed: dict[KeyedKey, ScheduledEvent] = {}
     natural: dict[NaturalKey, ScheduledEvent] = {}
-    for event in ScheduledEvent.objects.filter(condition).order_by():
+    sql = _one_query(connection.vendor, keyed=spec.idempotency_key is not None)
+    for event in ScheduledEvent.objects.raw(sql, params):
         if spec.idempotency_key is not None and event.idempotency_key == spec.idempotency_key:
             keyed[(event.service_id, event.idempotency_key)] = event
-        if event.status == EventStatus.SCHEDULED and natural_key(event) == natural_key(spec):
+        if event.status == EventStatus.SCHEDULED and natural_key(event) == keys:
             natural[natural_key(event)] = event
     return Existing(keyed=keyed, natural=natural)
+
+
+@functools.cache
+def _one_query(vendor: str, *, keyed: bool) -> str:
+    """The SQL of ``_find_one``, written once: the ORM would build it on every call
+    (a third of a single event's time in Python)."""
+    quote = connection.ops.quote_name
+    table = quote(ScheduledEvent._meta.db_table)
+    columns = ", ".join(
+        f"{table}.{quote(str(f.column))}" for f in ScheduledEvent._meta.concrete_fields
+    )
+    natural = " AND ".join(f"{table}.{quote(c)} = %s" for c in (*_NATURAL_COLUMNS, "status"))
+    where = f"({natural})"
+    if keyed:
+        where += " OR (" + " AND ".join(f"{table}.{quote(c)} = %s" for c in _KEYED_COLUMNS) + ")"
+    return f"SELECT {columns} FROM {table} WHERE {where}"  # noqa: S608
+
+
+@functools.cache
+def _fields() -> list[Field[Any, Any]]:
+    return [_concrete(c) for c in _NATURAL_COLUMNS]
 
 
 def _matching(
