@@ -67,9 +67,16 @@ def record(action: AuditAction, target: object, **details: Any) -> None:
 
 def record_many(action: AuditAction, items: Iterable[tuple[object, dict[str, Any]]]) -> None:
     """One entry per ``(target, details)``, all by the current actor, in one insert."""
+    bulk_insert.insert(entries(action, items), ids=False)
+
+
+def entries(
+    action: AuditAction, items: Iterable[tuple[object, dict[str, Any]]]
+) -> list[AuditEntry]:
+    """``record_many``'s entries, not inserted: for a caller that inserts them with its own rows."""
     actor = current_actor()
     now = timezone.now()
-    entries = [
+    return [
         AuditEntry(
             at=now,
             actor_type=actor.type,
@@ -81,7 +88,6 @@ def record_many(action: AuditAction, items: Iterable[tuple[object, dict[str, Any
         )
         for target, details in items
     ]
-    bulk_insert.insert(entries, ids=False)
 
 
 def client_address(request: HttpRequest) -> str | None:

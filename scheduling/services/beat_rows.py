@@ -41,6 +41,20 @@ def create_periodic_tasks(
     specs: Sequence[EventSpec], event_ids: Sequence[uuid.UUID]
 ) -> list[PeriodicTask]:
     """Insert one enabled PeriodicTask per spec, in order; kwargs carry the id only."""
+    tasks = unsaved_periodic_tasks(specs, event_ids)
+    bulk_insert.insert(tasks)
+    return tasks
+
+
+def unsaved_periodic_tasks(
+    specs: Sequence[EventSpec], event_ids: Sequence[uuid.UUID]
+) -> list[PeriodicTask]:
+    """``create_periodic_tasks`` but for the tasks' own insert, left to the caller.
+
+    Their calendars are written: each one-off's ClockedSchedule, and the
+    crontabs they share. A task's ``clocked_id`` is set, so that the event's
+    next run can be read from it before the task is inserted.
+    """
     tasks = [
         _unsaved_periodic_task(spec, event_id)
         for spec, event_id in zip(specs, event_ids, strict=True)
@@ -55,7 +69,6 @@ def create_periodic_tasks(
     for task, spec in zip(tasks, specs, strict=True):
         if spec.rule is not None:
             task.crontab = crontabs[cron_key(spec.rule)]
-    bulk_insert.insert(tasks)
     return tasks
 
 

@@ -78,6 +78,7 @@ def insert(objs: Sequence[Model], *, ids: bool = True) -> None:
     """
     if not objs:
         return
+    _link_parents(objs)
     model = type(objs[0])
     generated = isinstance(model._meta.pk, AutoField) and objs[0].pk is None
     copy = connection.vendor == "postgresql" and len(objs) >= FROM_ROWS
@@ -96,6 +97,84 @@ def insert(objs: Sequence[Model], *, ids: bool = True) -> None:
     for obj in objs:
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def insert_linked(objs: Sequence[Model]) -> None:
+    """Insert one row for each of ``objs`` (PostgreSQL), all in one statement.
+
+    An instance may refer through a foreign key to one before it in ``objs``
+    that is not inserted yet: the statement gives that row's generated id
+    (one ``INSERT ... RETURNING`` per row, as data-modifying CTEs, each
+    reading the id of the one it refers to). Generated ids are set on the
+    instances. For a handful of rows: each is a CTE of its own.
+    """
+    quote = connection.ops.quote_name
+    ctes: list[str] = []
+    params: list[Any] = []
+    generated: list[tuple[int, Model]] = []
+    for i, obj in enumerate(objs):
+        model = type(obj)
+        auto = isinstance(model._meta.pk, AutoField) and obj.pk is None
+        fields = [f for f in model._meta.concrete_fields if not (auto and f.primary_key)]
+        marks = []
+        for field, value in zip(fields, _rows([obj], fields)[0], strict=True):
+            parent = _pending_parent(obj, field, objs[:i])
+            if parent is None:
+                marks.append("%s")
+                params.append(value)
+            else:
+                marks.append(f"(SELECT id FROM r{parent})")  # noqa: S608
+        table, columns = _table_and_columns(model, fields)
+        returning = f" RETURNING {quote(_pk_column(model))} AS id" if auto else ""
+        ctes.append(
+            f"r{i} AS (INSERT INTO {table} ({columns}) VALUES ({', '.join(marks)}){returning})"  # noqa: S608
+        )
+        if auto:
+            generated.append((i, obj))
+    ids = ", ".join(f"(SELECT id FROM r{i})" for i, _ in generated) or "NULL"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT {ids}", params)
+        row = cursor.fetchone()
+    for (_, obj), new_id in zip(generated, row, strict=False):
+        obj.pk = new_id
+    _link_parents(objs)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+def _pending_parent(obj: Model, field: Field[Any, Any], earlier: Sequence[Model]) -> int | None:
+    """The index in ``earlier`` of the uninserted row ``obj`` refers to through ``field``."""
+    if not field.is_relation or getattr(obj, field.attname) is not None:
+        return None
+    if not field.is_cached(obj):  # type: ignore[attr-defined]
+        return None
+    parent = field.get_cached_value(obj)  # type: ignore[attr-defined]
+    for index, candidate in enumerate(earlier):
+        if candidate is parent and candidate.pk is None:
+            return index
+    return None
+
+
+def _link_parents(objs: Sequence[Model]) -> None:
+    """Set each foreign key column from its related instance, inserted since it was assigned.
+
+    ``task.clocked = clock`` before the clock is inserted leaves
+    ``task.clocked_id`` None; ``bulk_create`` fills it in the same way.
+    """
+    for obj in objs:
+        for field in _relations(type(obj)):
+            if getattr(obj, field.attname) is None and field.is_cached(obj):  # type: ignore[attr-defined]
+                parent = field.get_cached_value(obj)  # type: ignore[attr-defined]
+                if parent is not None:
+                    if parent.pk is None:
+                        raise ValueError(f"{obj!r}: its {field.name} is not saved")
+                    setattr(obj, field.attname, parent.pk)
+
+
+@functools.cache
+def _relations(model: type[Model]) -> list[Field[Any, Any]]:
+    return [field for field in model._meta.concrete_fields if field.is_relation]
 
 
 def _rows(objs: Sequence[Model], fields: Sequence[Field[Any, Any]]) -> list[list[Any]]:

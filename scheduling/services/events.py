@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -210,7 +210,7 @@ def _create_events(specs: list[EventSpec], *, now: datetime) -> list[ScheduledEv
     if not specs:
         return []
     ids = [uuid.uuid4() for _ in specs]
-    tasks = beat_rows.create_periodic_tasks(specs, ids)
+    tasks = beat_rows.unsaved_periodic_tasks(specs, ids)
     events = [
         _unsaved_event(spec, event_id, task)
         for spec, event_id, task in zip(specs, ids, tasks, strict=True)
@@ -222,9 +222,22 @@ def _create_events(specs: list[EventSpec], *, now: datetime) -> list[ScheduledEv
         event.full_clean(
             exclude=["periodic_task"], validate_unique=False, validate_constraints=False
         )
-    bulk_insert.insert(events)
-    audit.record_many(AuditAction.SCHEDULE, ((event.id, _audit_details(event)) for event in events))
+    entries = audit.entries(
+        AuditAction.SCHEDULE, ((event.id, _audit_details(event)) for event in events)
+    )
+    _insert(tasks, events, entries)
     return events
+
+
+def _insert(tasks: list[Any], events: list[ScheduledEvent], entries: list[Any]) -> None:
+    if len(events) == 1 and connection.vendor == "postgresql":
+        # One event (the API's usual call): its beat row, the event and its
+        # audit entry in one statement, two round trips fewer.
+        bulk_insert.insert_linked([*tasks, *events, *entries])
+        return
+    bulk_insert.insert(tasks)
+    bulk_insert.insert(events)
+    bulk_insert.insert(entries, ids=False)
 
 
 def _audit_details(event: ScheduledEvent) -> dict[str, Any]:

@@ -185,10 +185,24 @@ class TestStatements:
         assert len(lookups) == 2  # duplicates, crontabs
 
     @pytest.mark.parametrize("key", [None, "k-1"])
-    def test_one_event_is_one_lookup_and_four_inserts(self, frozen_now, key) -> None:
+    def test_one_event_is_one_lookup_and_few_inserts(self, frozen_now, key) -> None:
         sent = statements(lambda: schedule_event(**event_kwargs(idempotency_key=key)))
 
-        assert [sql.split()[0] for sql in sent] == ["SELECT"] + ["INSERT"] * 4
+        if connection.vendor == "postgresql":
+            # The clock, then the beat row, event and audit entry as one statement.
+            assert [sql.split()[0] for sql in sent] == ["SELECT", "INSERT", "WITH"]
+        else:
+            assert [sql.split()[0] for sql in sent] == ["SELECT"] + ["INSERT"] * 4
+
+    def test_one_recurring_event_reads_back_as_written(self, frozen_now) -> None:
+        written = schedule_event(**recurring(9, 0, "Asia/Kolkata", "one"))
+
+        stored = ScheduledEvent.objects.select_related("periodic_task__crontab").get()
+        assert stored.periodic_task_id == written.periodic_task.pk
+        assert stored.periodic_task.crontab.hour == "9"
+        assert json.loads(stored.periodic_task.kwargs) == {"event_id": str(written.id)}
+        assert stored.next_run_at == written.next_run_at is not None
+        assert AuditEntry.objects.get().target == str(written.id)
 
 
 @pytest.mark.skipif(
