@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from scheduling.models import ActorType, AuditAction, AuditEntry
+from scheduling.services import bulk_insert
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,16 @@ def record(action: AuditAction, target: object, **details: Any) -> None:
 
 def record_many(action: AuditAction, items: Iterable[tuple[object, dict[str, Any]]]) -> None:
     """One entry per ``(target, details)``, all by the current actor, in one insert."""
+    bulk_insert.insert(entries(action, items), ids=False)
+
+
+def entries(
+    action: AuditAction, items: Iterable[tuple[object, dict[str, Any]]]
+) -> list[AuditEntry]:
+    """``record_many``'s entries, not inserted: for a caller that inserts them with its own rows."""
     actor = current_actor()
     now = timezone.now()
-    AuditEntry.objects.bulk_create(
+    return [
         AuditEntry(
             at=now,
             actor_type=actor.type,
@@ -79,7 +87,7 @@ def record_many(action: AuditAction, items: Iterable[tuple[object, dict[str, Any
             details=details,
         )
         for target, details in items
-    )
+    ]
 
 
 def client_address(request: HttpRequest) -> str | None:

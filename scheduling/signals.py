@@ -1,8 +1,9 @@
 """Keep events in step with edits of their beat rows made outside this app.
 
-This app writes beat rows with ``bulk_create`` and ``update()``, which send
-no signals; so these receivers run only for edits by others, chiefly the
-admin's periodic-task editor.
+This app writes beat rows with ``bulk_create``, ``COPY`` (large batches,
+``services.bulk_insert``) and ``update()``, which send no signals; so these
+receivers run only for edits by others, chiefly the admin's periodic-task
+editor.
 """
 
 from __future__ import annotations

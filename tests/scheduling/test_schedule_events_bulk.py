@@ -1,0 +1,378 @@
+"""Bulk scheduling at size: duplicates anywhere in a batch, many crontabs, few statements."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_celery_beat.models import CrontabSchedule
+
+from scheduling import IdempotencyConflict, schedule_event, schedule_events
+from scheduling.models import AuditAction, AuditEntry, ScheduledEvent
+from scheduling.services import duplicates
+from tests.conftest import event_kwargs
+
+pytestmark = pytest.mark.django_db
+
+NY = ZoneInfo("America/New_York")
+# More than one lookup chunk, so that duplicates fall in the later ones too.
+BIG = duplicates.CHUNK + 500
+FIRST = datetime(2026, 12, 2, 9, 0, tzinfo=NY)
+
+
+def one_off(i: int, **overrides: Any) -> dict[str, Any]:
+    fields = {"entity_id": f"appt-{i}", "scheduled_time": FIRST + timedelta(minutes=i)}
+    return event_kwargs(**{**fields, **overrides})
+
+
+def recurring(hour: int, minute: int, zone: str, entity: str) -> dict[str, Any]:
+    return event_kwargs(
+        entity_id=entity,
+        scheduled_time=datetime(2026, 12, 2, hour, minute, tzinfo=ZoneInfo(zone)),
+        resource_timezone=zone,
+        recurrence={"frequency": "DAILY"},
+    )
+
+
+def statements(run: Callable[[], object]) -> list[str]:
+    """The SQL ``run`` sends, without transaction control (which drivers report unevenly)."""
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(control)]
+
+
+class TestDuplicatesAcrossABigBatch:
+    def test_natural_key_repeats_anywhere_return_the_scheduled_events(self, frozen_now) -> None:
+        spots = [0, 7, duplicates.CHUNK - 1, duplicates.CHUNK, BIG - 1]
+        existing = {i: schedule_event(**one_off(i)) for i in spots}
+        entries = AuditEntry.objects.count()
+
+        events = schedule_events([one_off(i) for i in range(BIG)])
+
+        assert [events[i].id for i in spots] == [existing[i].id for i in spots]
+        assert ScheduledEvent.objects.count() == BIG
+        assert len({event.id for event in events}) == BIG
+        # Audited once each: the repeats are not scheduled again.
+        assert AuditEntry.objects.count() == entries + BIG - len(spots)
+
+    def test_repeats_within_the_batch_far_apart_are_one_event(self, frozen_now) -> None:
+        items = [one_off(i) for i in range(BIG)]
+        items.append(one_off(3))
+        items.append(one_off(duplicates.CHUNK + 1, idempotency_key="late-key"))
+
+        events = schedule_events(items)
+
+        assert events[-2].id == events[3].id
+        assert events[-1].id == events[duplicates.CHUNK + 1].id
+        assert ScheduledEvent.objects.count() == BIG
+
+    def test_a_cancelled_event_in_a_later_chunk_does_not_count(self, frozen_now) -> None:
+        from scheduling import cancel_event
+
+        old = schedule_event(**one_off(BIG - 2))
+        cancel_event(old.id)
+
+        events = schedule_events([one_off(i) for i in range(BIG)])
+
+        assert events[BIG - 2].id != old.id
+        assert ScheduledEvent.objects.filter(status="scheduled").count() == BIG
+
+    def test_idempotency_keys_anywhere_return_the_first_events(self, frozen_now) -> None:
+        spots = [1, duplicates.CHUNK + 3, BIG - 1]
+        # Keyed events at other times: found by key, not by natural key.
+        existing = {
+            i: schedule_event(**one_off(i, idempotency_key=f"k-{i}", entity_id=f"keyed-{i}"))
+            for i in spots
+        }
+        items = [one_off(i) for i in range(BIG)]
+        for i in spots:
+            items[i] = one_off(i, idempotency_key=f"k-{i}", entity_id=f"keyed-{i}")
+
+        events = schedule_events(items)
+
+        assert [events[i].id for i in spots] == [existing[i].id for i in spots]
+        assert ScheduledEvent.objects.count() == BIG
+
+    def test_a_key_reused_for_another_event_late_in_the_batch_writes_nothing(
+        self, frozen_now
+    ) -> None:
+        schedule_event(**one_off(0, idempotency_key="taken"))
+        before = ScheduledEvent.objects.count(), AuditEntry.objects.count()
+        items = [one_off(i) for i in range(1, BIG)]
+        items.append(one_off(BIG + 5, idempotency_key="taken"))
+
+        with pytest.raises(IdempotencyConflict):
+            schedule_events(items)
+
+        assert (ScheduledEvent.objects.count(), AuditEntry.objects.count()) == before
+
+
+class TestManyCrontabsInOneBatch:
+    # 24 hours x 7 minutes x 1 zone: more patterns than one lookup query takes.
+    PATTERNS = [(hour, minute) for hour in range(24) for minute in range(0, 35, 5)]
+
+    def batch(self, prefix: str) -> list[dict[str, Any]]:
+        return [
+            recurring(hour, minute, "Asia/Kolkata", f"{prefix}-{hour}-{minute}")
+            for hour, minute in self.PATTERNS
+        ]
+
+    def test_each_event_gets_the_row_of_its_own_pattern(self, frozen_now) -> None:
+        events = schedule_events(self.batch("a"))
+
+        for event, (hour, minute) in zip(events, self.PATTERNS, strict=True):
+            crontab = event.periodic_task.crontab
+            assert (crontab.hour, crontab.minute) == (str(hour), str(minute))
+            assert str(crontab.timezone) == "Asia/Kolkata"
+        assert CrontabSchedule.objects.count() == len(self.PATTERNS)
+
+    def test_a_second_batch_shares_the_rows(self, frozen_now) -> None:
+        first = schedule_events(self.batch("a"))
+        again = schedule_events(self.batch("b"))
+
+        assert CrontabSchedule.objects.count() == len(self.PATTERNS)
+        assert [e.periodic_task.crontab_id for e in again] == [
+            e.periodic_task.crontab_id for e in first
+        ]
+
+    def test_a_pattern_with_two_rows_gets_the_oldest(self, frozen_now) -> None:
+        # An admin can add a crontab equal to an existing one: the table has no
+        # unique constraint.
+        fields = {"minute": "0", "hour": "9", "day_of_week": "*", "timezone": "Asia/Kolkata"}
+        oldest = CrontabSchedule.objects.create(**fields)
+        CrontabSchedule.objects.create(**fields)
+
+        [event] = schedule_events([recurring(9, 0, "Asia/Kolkata", "twice")])
+
+        assert event.periodic_task.crontab_id == oldest.id
+        assert CrontabSchedule.objects.count() == 2
+
+    def test_zones_keep_equal_patterns_apart(self, frozen_now) -> None:
+        events = schedule_events(
+            [recurring(9, 0, zone, f"z-{zone}") for zone in ("UTC", "Asia/Kolkata", "Europe/Paris")]
+        )
+
+        assert len({event.periodic_task.crontab_id for event in events}) == 3
+
+
+class TestStatements:
+    def test_a_batch_sends_as_many_statements_at_100_as_at_1000(self, frozen_now) -> None:
+        def batch(prefix: str, n: int) -> list[dict[str, Any]]:
+            items = [one_off(i, entity_id=f"{prefix}-{i}") for i in range(n)]
+            items += [recurring(8 + i % 4, 0, "UTC", f"{prefix}-r{i}") for i in range(n // 5)]
+            return items
+
+        # Both with the crontabs existing, so neither creates any.
+        schedule_events(batch("warm", 20))
+        small = statements(lambda: schedule_events(batch("small", 100)))
+        large = statements(lambda: schedule_events(batch("large", 1000)))
+
+        if connection.vendor == "postgresql":
+            assert len(large) == len(small)
+        else:
+            # SQLite: an INSERT ... RETURNING takes at most 1,000 rows.
+            assert len(large) <= len(small) + 2
+        lookups = [sql for sql in large if sql.startswith("SELECT") and "nextval" not in sql]
+        assert len(lookups) == 2  # duplicates, crontabs
+
+    @pytest.mark.parametrize("key", [None, "k-1"])
+    def test_one_event_is_one_lookup_and_few_inserts(self, frozen_now, key) -> None:
+        sent = statements(lambda: schedule_event(**event_kwargs(idempotency_key=key)))
+
+        if connection.vendor == "postgresql":
+            # The clock, then the beat row, event and audit entry as one statement.
+            assert [sql.split()[0] for sql in sent] == ["SELECT", "INSERT", "WITH"]
+        else:
+            assert [sql.split()[0] for sql in sent] == ["SELECT"] + ["INSERT"] * 4
+
+    def test_one_recurring_event_reads_back_as_written(self, frozen_now) -> None:
+        written = schedule_event(**recurring(9, 0, "Asia/Kolkata", "one"))
+
+        stored = ScheduledEvent.objects.select_related("periodic_task__crontab").get()
+        assert stored.periodic_task_id == written.periodic_task.pk
+        assert stored.periodic_task.crontab.hour == "9"
+        assert json.loads(stored.periodic_task.kwargs) == {"event_id": str(written.id)}
+        assert stored.next_run_at == written.next_run_at is not None
+        assert AuditEntry.objects.get().target == str(written.id)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite runs one writer at a time: two bookings cannot interleave",
+)
+@pytest.mark.django_db(transaction=True)
+def test_two_bookings_creating_one_pattern_at_once_make_one_row(frozen_now) -> None:
+    # The first booking looks for the pattern, finds none and pauses; the
+    # second finds none too, creates it and commits; the first must then use
+    # that row, not insert a second one.
+    first_looked, second_done = threading.Event(), threading.Event()
+
+    def pause_after_crontab_read(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith("SELECT") and "crontabschedule" in sql and not first_looked.is_set():
+            first_looked.set()
+            second_done.wait(timeout=10)
+        return result
+
+    def first() -> ScheduledEvent:
+        with connection.execute_wrapper(pause_after_crontab_read):
+            return schedule_event(**recurring(9, 0, "Asia/Kolkata", "first"))
+
+    def second() -> ScheduledEvent:
+        try:
+            first_looked.wait(timeout=10)
+            return schedule_event(**recurring(9, 0, "Asia/Kolkata", "second"))
+        finally:
+            second_done.set()
+
+    def own_connection(book: Callable[[], ScheduledEvent]) -> ScheduledEvent:
+        try:
+            return book()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        a, b = pool.submit(own_connection, first), pool.submit(own_connection, second)
+        events = [a.result(), b.result()]
+
+    assert CrontabSchedule.objects.count() == 1
+    assert {event.periodic_task.crontab_id for event in events} == {
+        CrontabSchedule.objects.get().id
+    }
+
+
+class TestRowsWrittenInBulk:
+    """Batches of bulk_insert.FROM_ROWS or more take the COPY / executemany path."""
+
+    def batch(self) -> list[dict[str, Any]]:
+        items = [one_off(i, payload={"n": i, "text": "é ü \\ \" ' \t"}) for i in range(120)]
+        items += [recurring(9, 0, "Asia/Kolkata", f"r-{i}") for i in range(60)]
+        return items
+
+    def test_they_read_back_as_written(self, frozen_now) -> None:
+        events = schedule_events(self.batch())
+
+        for i, written in enumerate(events):
+            stored = ScheduledEvent.objects.select_related(
+                "periodic_task__clocked", "periodic_task__crontab"
+            ).get(id=written.id)
+            task = stored.periodic_task
+            assert json.loads(task.kwargs) == {"event_id": str(written.id)}
+            assert str(written.id) in task.name
+            assert (stored.payload, stored.recurrence) == (written.payload, written.recurrence)
+            assert stored.next_run_at == written.next_run_at is not None
+            assert stored.created_at == stored.updated_at == frozen_now
+            assert task.date_changed == frozen_now
+            assert task.enabled is True
+            if i < 120:
+                assert stored.payload == {"n": i, "text": "é ü \\ \" ' \t"}
+                assert task.one_off is True
+                assert task.clocked.clocked_time == stored.scheduled_time
+            else:
+                assert task.crontab.hour == "9"
+                assert task.start_time == stored.scheduled_time
+
+    def test_audit_entries_carry_their_details(self, frozen_now) -> None:
+        events = schedule_events(self.batch())
+
+        entries = {e.target: e for e in AuditEntry.objects.filter(action=AuditAction.SCHEDULE)}
+        assert len(entries) == len(events)
+        last = entries[str(events[-1].id)]
+        assert last.details["recurring"] is True
+        assert last.at == frozen_now
+
+    def test_ids_taken_in_bulk_leave_single_inserts_working(self, frozen_now) -> None:
+        schedule_events(self.batch())
+        one = schedule_event(**one_off(500))
+        more = schedule_events([one_off(600 + i) for i in range(60)])
+
+        task_ids = [one.periodic_task_id, *(e.periodic_task_id for e in more)]
+        assert len(set(task_ids)) == 61
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite runs one writer at a time: two bookings cannot interleave",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_lookup_missed_a_commit_returns_the_committed_event(frozen_now) -> None:
+    # The batch reads the table, then another booking commits one of its
+    # events: the batch's COPY meets the unique constraint, and the retry
+    # finds that event instead of failing or making a second one.
+    looked, committed = threading.Event(), threading.Event()
+
+    def pause_after_lookup(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith("SELECT") and "scheduledevent" in sql and not looked.is_set():
+            looked.set()
+            committed.wait(timeout=10)
+        return result
+
+    def batch() -> list[ScheduledEvent]:
+        with connection.execute_wrapper(pause_after_lookup):
+            return schedule_events([one_off(i) for i in range(100)])
+
+    def other() -> ScheduledEvent:
+        try:
+            looked.wait(timeout=10)
+            return schedule_event(**one_off(60))
+        finally:
+            committed.set()
+
+    def own_connection(book: Callable[[], Any]) -> Any:
+        try:
+            return book()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        batched, single = pool.submit(own_connection, batch), pool.submit(own_connection, other)
+        events, first = batched.result(), single.result()
+
+    assert events[60].id == first.id
+    assert ScheduledEvent.objects.count() == 100
+    assert AuditEntry.objects.count() == 100
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own value forms")
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NY),  # the repeated hour, second time
+        datetime(2026, 3, 8, 3, 0, tzinfo=NY),
+        datetime(2026, 12, 1, 12, 0, 0, 5, tzinfo=ZoneInfo("Asia/Kolkata")),
+        None,
+    ],
+)
+def test_bulk_inserts_store_datetimes_as_django_does_on_sqlite(value) -> None:
+    from django.db.models import DateTimeField
+
+    from scheduling.services.bulk_insert import _converter
+
+    field = DateTimeField()
+    convert, _ = _converter(field, "sqlite", utc=True) or (None, False)
+    assert convert is not None
+    assert convert(value) == field.get_db_prep_save(value, connection)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own value forms")
+def test_bulk_inserts_store_uuids_as_django_does_on_sqlite() -> None:
+    import uuid
+
+    from django.db.models import UUIDField
+
+    from scheduling.services.bulk_insert import _converter
+
+    field, value = UUIDField(), uuid.uuid4()
+    convert, _ = _converter(field, "sqlite", utc=True) or (None, False)
+    assert convert is not None
+    assert convert(value) == field.get_db_prep_save(value, connection)
