@@ -12,7 +12,7 @@ mypy
 # The whole suite on the embedded default, but for two tests that need no
 # second run: the HTTP fuzzer (a minute; it runs on PostgreSQL below, where the
 # database refuses more) and the Redis restart (its own redis-server; below).
-python -m pytest --durations=10 -k "not fuzzing" --deselect tests/e2e/test_redis_restart.py "$@"
+python -m pytest -k "not fuzzing" --deselect tests/e2e/test_redis_restart.py "$@"
 
 # Short chaos runs of every fault kind, each fault 3 s (docs/reliability.md).
 # Each uses stores of its own, apart from the suite's: a chaos_ci_* PostgreSQL
@@ -47,7 +47,7 @@ if python scripts/services_up.py "$PG_URL" "$REDIS_URL"; then
     # the pure time rules (their property tests) and the admin's pages (their
     # writes are the services', tested here; the dashboard's reads are kept).
     DATABASE_URL=$PG_URL CELERY_BROKER_URL=$REDIS_URL RATE_LIMIT_REDIS_URL=$RATE_LIMIT_URL \
-        python -m pytest --durations=10 --ignore tests/scheduling/test_recurrence_properties.py \
+        python -m pytest --ignore tests/scheduling/test_recurrence_properties.py \
         --ignore tests/scheduling/test_recurrence.py --ignore tests/admin/test_browser.py \
         --ignore tests/e2e/test_admin_browser.py --ignore tests/admin/test_admin.py \
         --ignore tests/admin/test_admin_audit.py --ignore tests/admin/test_access_admin.py \
