@@ -19,8 +19,8 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from scheduling import bulk_insert
 from scheduling.models import ActorType, AuditAction, AuditEntry
-from scheduling.services import bulk_insert
 
 
 @dataclass(frozen=True)

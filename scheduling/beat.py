@@ -49,8 +49,8 @@ from scheduling.broker import QueueDepth
 from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
 from scheduling.leader import BeatLock, lock_for
 from scheduling.listener import DueWatch, Listener
-from scheduling.publishing import publish
 from scheduling.services import heartbeats, leases, occurrences
+from scheduling.services.publishing import publish
 
 logger = logging.getLogger(__name__)
 

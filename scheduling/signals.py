@@ -1,7 +1,7 @@
 """Keep events in step with edits of their beat rows made outside this app.
 
 This app writes beat rows with ``bulk_create``, ``COPY`` (large batches,
-``services.bulk_insert``) and ``update()``, which send no signals; so these
+``scheduling.bulk_insert``) and ``update()``, which send no signals; so these
 receivers run only for edits by others, chiefly the admin's periodic-task
 editor.
 """

@@ -34,10 +34,10 @@ from scheduling.admin.display import local_time, zone_hint
 from scheduling.admin.event_form import CONTROLS, EDITABLE, RescheduleForm, ScheduledEventForm
 from scheduling.exceptions import EventValidationError
 from scheduling.models import ApiKey, EventStatus, Occurrence, OccurrenceStatus, ScheduledEvent
-from scheduling.publishing import publish
 from scheduling.services import controls as control_services
 from scheduling.services import events as event_services
 from scheduling.services import occurrences as occurrence_services
+from scheduling.services.publishing import publish
 
 # --- Events ------------------------------------------------------------------------------
 

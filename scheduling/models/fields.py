@@ -19,7 +19,7 @@ class EncryptedJSONField(models.Field):
     Python sees the decoded value (a dict for payloads) wherever the ORM
     loads the column: instances, ``values()``, ``values_list()``. Writes
     (``save()``, ``bulk_create()``, ``bulk_update()``, ``update()``,
-    ``scheduling.services.bulk_insert``) store compact JSON encrypted under
+    ``scheduling.bulk_insert``) store compact JSON encrypted under
     the first key of ``SCHEDULING_PAYLOAD_KEYS``.
 
     The column cannot be filtered on: the same value encrypts differently

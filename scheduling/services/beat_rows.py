@@ -28,8 +28,8 @@ from scheduling.recurrence import (
 if TYPE_CHECKING:
     from scheduling.validation import EventSpec
 
+from scheduling import bulk_insert
 from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
-from scheduling.services import bulk_insert
 
 
 def periodic_task_name(spec: EventSpec, event_id: uuid.UUID) -> str:

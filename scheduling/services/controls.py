@@ -31,11 +31,11 @@ from scheduling.models import (
     Trigger,
     occurrence_task_id,
 )
-from scheduling.publishing import publish
 from scheduling.recurrence import iter_fires
 from scheduling.registry import MAX_JITTER
-from scheduling.services import leases
+from scheduling.services import leases, occurrences
 from scheduling.services.occurrences import Dispatch
+from scheduling.services.publishing import publish
 from scheduling.validation import require_event_uuid
 
 # --- Pause and resume ----------------------------------------------------------------
@@ -105,11 +105,7 @@ def _resume_after(event: ScheduledEvent, now: datetime) -> datetime:
     """The instant after which the resumed event's next firing is looked for."""
     if not event.is_recurring or policies.catch_up(event) == CatchUp.SKIP:
         return now - timedelta(microseconds=1)
-    last = (
-        event.occurrences.order_by("-scheduled_for").values_list("scheduled_for", flat=True).first()
-    )
-    since = event.paused_at or now
-    return since if last is None else max(since, last)
+    return occurrences.after_last_firing(event, event.paused_at or now)
 
 
 def _set_enabled(event: ScheduledEvent, *, enabled: bool) -> None:
@@ -165,20 +161,22 @@ def set_event_controls(
 
 def check_controls(**given: Any) -> dict[str, Any]:
     """The controls given (``_KEEP`` left out), as stored; raise EventValidationError."""
-    errors: dict[str, str] = {}
     changes = {name: value for name, value in given.items() if value is not _KEEP}
-    stored: dict[str, Any] = {}
-    for name, value in changes.items():
-        problem = _control_error(name, value)
-        if problem:
-            errors[name] = problem
-        else:
-            stored[name] = (
-                ("" if name in ("catch_up", "overlap") else None) if value is None else value
-            )
+    errors = {name: e for name, value in changes.items() if (e := _control_error(name, value))}
     if errors:
         raise EventValidationError(errors)
-    return stored
+    # None: the type's, which the text columns store as "" (CharField, not NULL).
+    return {
+        name: _TYPES_DEFAULT[name] if value is None else value for name, value in changes.items()
+    }
+
+
+_TYPES_DEFAULT = {
+    "misfire_grace_seconds": None,
+    "catch_up": "",
+    "jitter_seconds": None,
+    "overlap": "",
+}
 
 
 def _control_error(name: str, value: Any) -> str | None:

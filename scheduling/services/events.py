@@ -11,10 +11,9 @@ from typing import Any
 
 from celery import current_app
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 
-from scheduling import audit, calendar
+from scheduling import audit, bulk_insert, calendar
 from scheduling.exceptions import EventValidationError, IdempotencyConflict
 from scheduling.models import (
     AuditAction,
@@ -23,8 +22,8 @@ from scheduling.models import (
     OccurrenceStatus,
     ScheduledEvent,
 )
-from scheduling.publishing import publish
-from scheduling.services import beat_rows, bulk_insert, duplicates, occurrences
+from scheduling.services import beat_rows, duplicates, occurrences
+from scheduling.services.publishing import publish
 from scheduling.validation import EventSpec, build_event_spec, event_uuid, require_event_uuid
 
 
@@ -400,7 +399,9 @@ def update_event(
         spec.recurrence,
     )
     event.periodic_task = beat_rows.move_periodic_task(event.periodic_task, spec, event.id)
-    event.next_run_at = calendar.next_run_from_beat_row(event, after=_fired_until(event, now))
+    event.next_run_at = calendar.next_run_from_beat_row(
+        event, after=occurrences.after_last_firing(event, now - timedelta(microseconds=1))
+    )
     event.updated_at = now
     _save_moved(event)
     audit.record(
@@ -495,17 +496,6 @@ def _updated_spec(
         payload=event.payload if payload is _UNSET else payload,
         recurrence=event.recurrence if recurrence is _UNSET else recurrence,
     )
-
-
-def _fired_until(event: ScheduledEvent, now: datetime) -> datetime:
-    """The instant after which a moved event's next slot is looked for.
-
-    Now, or a slot already claimed if it is later (beat claims a slot when it
-    is due, so within the same instant): a slot fired is never offered again.
-    """
-    last = event.occurrences.aggregate(last=Max("scheduled_for"))["last"]
-    since = now - timedelta(microseconds=1)
-    return since if last is None else max(since, last)
 
 
 def _changed_fields(event: ScheduledEvent, spec: EventSpec) -> list[str]:

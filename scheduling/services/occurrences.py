@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, QuerySet, prefetch_related_objects
+from django.db.models import F, Max, QuerySet, prefetch_related_objects
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
@@ -246,6 +246,17 @@ def claim_manual_run(event_id: str, *, now: datetime) -> Dispatch:
         )
         audit.record(AuditAction.RUN, event.id, occurrence_id=str(occurrence.pk))
     return Dispatch(str(event.id), str(occurrence.pk), occurrence.task_id)
+
+
+def after_last_firing(event: ScheduledEvent, since: datetime) -> datetime:
+    """``since``, or the event's latest firing if that is later.
+
+    Where to look for an event's next slot after it was moved or resumed:
+    beat claims a slot when it is due, so one may lie just past ``since``,
+    and a slot fired is never offered again.
+    """
+    last = event.occurrences.aggregate(last=Max("scheduled_for"))["last"]
+    return since if last is None else max(since, last)
 
 
 def mark_sent(dispatches: list[Dispatch], *, now: datetime) -> None:

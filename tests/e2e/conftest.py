@@ -193,6 +193,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def serve_web(processes: Processes, probe: str) -> str:
+    """Start the web process and wait until ``probe`` (a path) answers 200; its base URL."""
+    import httpx
+
+    url = processes.start_web(free_port())
+
+    def serving() -> bool:
+        try:
+            return httpx.get(f"{url}{probe}", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(processes, serving, timeout=30, what="the web process to serve")
+    return url
+
+
 def wait_until(
     processes: Processes, probe: Callable[[], Any], *, timeout: float = 45.0, what: str = ""
 ) -> Any:

@@ -7,7 +7,6 @@ import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from django.utils import timezone
 from selenium.webdriver.common.by import By
@@ -17,7 +16,7 @@ from scheduling import schedule_event
 from scheduling.models import Occurrence, OccurrenceStatus
 from tests.browser import sign_in
 from tests.conftest import event_kwargs
-from tests.e2e.conftest import Processes, free_port, wait_until
+from tests.e2e.conftest import Processes, serve_web
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,16 +26,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 @pytest.fixture(scope="module")
 def web(live_system: Processes) -> str:
     """The Procfile's web process (gunicorn): the admin publishes where the worker reads."""
-    url = live_system.start_web(free_port())
-
-    def serving() -> bool:
-        try:
-            return httpx.get(f"{url}/admin/login/", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(live_system, serving, timeout=30, what="gunicorn to serve")
-    return url
+    return serve_web(live_system, "/admin/login/")
 
 
 @pytest.fixture

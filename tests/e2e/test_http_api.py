@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, settings
 from scheduling.api import openapi
 from scheduling.models import AuditEntry, Occurrence, OccurrenceStatus, ScheduledEvent
 from scheduling.services.api_keys import create_api_key
-from tests.e2e.conftest import ROOT, Processes, free_port, wait_until
+from tests.e2e.conftest import ROOT, Processes, serve_web
 from tests.e2e.original_client import EventSchedulerClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -37,16 +37,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def base_url(live_system: Processes) -> str:
     # A budget the fuzzer cannot spend: rate limits have their own tests.
     live_system.env["SCHEDULING_API_RATE_LIMIT"] = "1000000"
-    url = live_system.start_web(free_port())
-
-    def serving() -> bool:
-        try:
-            return httpx.get(f"{url}/api/openapi.json", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(live_system, serving, timeout=30, what="the web process to serve")
-    return url
+    return serve_web(live_system, "/api/openapi.json")
 
 
 @pytest.fixture

@@ -356,7 +356,7 @@ def test_a_batch_whose_lookup_missed_a_commit_returns_the_committed_event(frozen
 def test_bulk_inserts_store_datetimes_as_django_does_on_sqlite(value) -> None:
     from django.db.models import DateTimeField
 
-    from scheduling.services.bulk_insert import _converter
+    from scheduling.bulk_insert import _converter
 
     field = DateTimeField()
     convert, _ = _converter(field, "sqlite", utc=True) or (None, False)
@@ -370,7 +370,7 @@ def test_bulk_inserts_store_uuids_as_django_does_on_sqlite() -> None:
 
     from django.db.models import UUIDField
 
-    from scheduling.services.bulk_insert import _converter
+    from scheduling.bulk_insert import _converter
 
     field, value = UUIDField(), uuid.uuid4()
     convert, _ = _converter(field, "sqlite", utc=True) or (None, False)

@@ -1,4 +1,4 @@
-"""Publish ``backend.process_event`` for claimed occurrences (beat, and the admin's retry)."""
+"""Publish ``backend.process_event`` for claimed occurrences (beat, run now, backfill, retry)."""
 
 from __future__ import annotations
 
