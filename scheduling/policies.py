@@ -19,9 +19,14 @@ if TYPE_CHECKING:
 
 def grace(event: ScheduledEvent) -> timedelta | None:
     """How late a firing of the event may still run; None: however late."""
-    if event.misfire_grace_seconds is not None:
-        return timedelta(seconds=event.misfire_grace_seconds)
-    return misfire.grace_for(event.event_type)
+    return grace_of(event.event_type, event.misfire_grace_seconds)
+
+
+def grace_of(event_type: str, misfire_grace_seconds: int | None) -> timedelta | None:
+    """``grace`` from the two columns it reads, for code that holds rows, not events."""
+    if misfire_grace_seconds is not None:
+        return timedelta(seconds=misfire_grace_seconds)
+    return misfire.grace_for(event_type)
 
 
 def catch_up(event: ScheduledEvent) -> str:

@@ -26,11 +26,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Max, QuerySet, prefetch_related_objects
+from django.db.models import F, Max, QuerySet
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
-from scheduling import audit, calendar, policies
+from scheduling import audit, bulk_insert, calendar, policies
 from scheduling.misfire import lateness_beyond_grace
 from scheduling.models import (
     FINAL_OCCURRENCE_STATUSES,
@@ -73,24 +73,140 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
     than its grace is recorded as ``missed``, and a slot due while the
     event's previous firing is unfinished (overlap "skip") as ``skipped``;
     neither is returned.
+
+    One-offs, most of any burst, are claimed set-wise, from rows and not
+    model instances (``_claim_one_offs``); recurring events need their
+    calendar, so they are claimed as instances (``_claim_recurring``).
     """
     with transaction.atomic():
-        events = list(_due_events(now)[:limit])
-        if not events:
+        due = list(_due_events(now)[:limit])
+        if not due:
             return []
-        recurring = [e for e in events if e.is_recurring]
-        prefetch_related_objects(recurring, "periodic_task__crontab")
-        for event in recurring:
-            keep = settings.SCHEDULING_CATCH_UP_MAX_SLOTS if _catches_up_each(event) else 1
-            calendar.coalesce_due_slots(event, now=now, keep=keep)
-        busy = _still_busy([e for e in recurring if policies.overlap(e) == "skip"])
-        claims = [_new_claim(event, now, busy=event.pk in busy) for event in events]
-        Occurrence.objects.bulk_create(claims, ignore_conflicts=True)
-        inserted = set(
-            Occurrence.objects.filter(pk__in=[c.pk for c in claims]).values_list("pk", flat=True)
+        one_offs = [row for row in due if row[_RECURRENCE] is None]
+        recurring = [row[_ID] for row in due if row[_RECURRENCE] is not None]
+        claimed = _claim_one_offs(one_offs, now=now) if one_offs else []
+        if recurring:
+            claimed += _claim_recurring(recurring, now=now)
+    if one_offs and recurring:
+        claimed.sort(key=lambda d: d.scheduled_for or now)
+    return claimed
+
+
+# The columns of a due row, as _due_events reads them.
+_DUE_COLUMNS = (
+    "id",
+    "next_run_at",
+    "event_type",
+    "misfire_grace_seconds",
+    "periodic_task_id",
+    "recurrence",
+)
+_ID, _DUE, _TYPE, _GRACE, _TASK, _RECURRENCE = range(len(_DUE_COLUMNS))
+
+
+def _due_events(now: datetime) -> QuerySet[ScheduledEvent, tuple[Any, ...]]:
+    """The due events as rows of ``_DUE_COLUMNS``, earliest first, locked.
+
+    Rows, not instances: building a model instance per due event was a fifth
+    of a 10,000-event burst. Nor the payload: beat never reads it, and
+    decrypting it would cost a Fernet decryption per due event (and let one
+    unreadable payload stop every other event from firing; the worker
+    reports that one instead).
+    """
+    due = ScheduledEvent.objects.filter(
+        status=EventStatus.SCHEDULED, next_run_at__lte=now
+    ).order_by("next_run_at")
+    if connection.features.has_select_for_update_skip_locked:
+        # Several beats on PostgreSQL: each takes rows the others have not locked.
+        due = due.select_for_update(skip_locked=True, of=("self",))
+    return due.values_list(*_DUE_COLUMNS)
+
+
+# The columns beat writes when it claims a one-off (the others keep their defaults).
+_CLAIM_COLUMNS = (
+    "id",
+    "event",
+    "scheduled_for",
+    "task_id",
+    "trigger",
+    "status",
+    "attempts",
+    "republish_count",
+    "claimed_at",
+    "lease_expires_at",
+    "finished_at",
+    "error",
+)
+
+
+def _claim_one_offs(rows: list[tuple[Any, ...]], *, now: datetime) -> list[Dispatch]:
+    """Claim due one-offs in a few statements, whatever their number.
+
+    An ``Occurrence`` per row (missed if beyond its grace), inserted with
+    one ``INSERT … ON CONFLICT DO NOTHING RETURNING``; then one UPDATE
+    advances the events and detaches their beat rows, and two DELETEs
+    archive those (``_archive_fired_one_offs``).
+    """
+    lease = now + leases.CLAIM_LEASE
+    graces: dict[tuple[str, int | None], timedelta | None] = {}
+    claims, missed = [], []
+    for row in rows:
+        event_id, due, event_type = row[_ID], row[_DUE], row[_TYPE]
+        key = (event_type, row[_GRACE])
+        if key not in graces:
+            graces[key] = policies.grace_of(*key)
+        reason = lateness_beyond_grace(graces[key], due, now, event_type=event_type)
+        if reason:
+            missed.append(event_id)
+        claims.append(
+            (
+                uuid.uuid4(),
+                event_id,
+                due,
+                occurrence_task_id(event_id, due.isoformat()),
+                Trigger.SCHEDULE,
+                OccurrenceStatus.MISSED if reason else OccurrenceStatus.CLAIMED,
+                0,
+                0,
+                now,
+                None if reason else lease,
+                now if reason else None,
+                reason,
+            )
         )
-        _advance(events, now=now)
-        _settle_missed_one_offs([c for c in claims if c.status == OccurrenceStatus.MISSED])
+    inserted = bulk_insert.insert_new_rows(Occurrence, _CLAIM_COLUMNS, claims)
+    ScheduledEvent.objects.filter(pk__in=[row[_ID] for row in rows]).update(
+        next_run_at=None, fired_count=F("fired_count") + 1, updated_at=now, periodic_task=None
+    )
+    if missed:
+        ScheduledEvent.objects.filter(pk__in=missed).update(status=EventStatus.MISSED)
+    _archive_fired_one_offs([row[_TASK] for row in rows if row[_TASK] is not None])
+    return [
+        Dispatch(str(event_id), str(pk), task_id, scheduled_for=due)
+        for pk, event_id, due, task_id, _, status, *_ in claims
+        if status == OccurrenceStatus.CLAIMED and pk in inserted
+    ]
+
+
+def _claim_recurring(event_ids: list[Any], *, now: datetime) -> list[Dispatch]:
+    """Claim the due slot of each of these recurring events (locked by the caller)."""
+    events = list(
+        ScheduledEvent.objects.filter(pk__in=event_ids)
+        .defer("payload")
+        .select_related("periodic_task__crontab")
+        .order_by("next_run_at")
+    )
+    for event in events:
+        keep = settings.SCHEDULING_CATCH_UP_MAX_SLOTS if _catches_up_each(event) else 1
+        calendar.coalesce_due_slots(event, now=now, keep=keep)
+    busy = _still_busy([e for e in events if policies.overlap(e) == "skip"])
+    claims = [_new_claim(event, now, busy=event.pk in busy) for event in events]
+    Occurrence.objects.bulk_create(claims, ignore_conflicts=True)
+    inserted = set(
+        Occurrence.objects.filter(pk__in=[c.pk for c in claims]).values_list("pk", flat=True)
+    )
+    _advance(events, now=now)
+    _settle_missed_one_offs([c for c in claims if c.status == OccurrenceStatus.MISSED])
     return [
         Dispatch(
             event_id=str(c.event_id),
@@ -116,24 +232,6 @@ def _still_busy(events: list[ScheduledEvent]) -> set[Any]:
         .exclude(status__in=FINAL_OCCURRENCE_STATUSES)
         .values_list("event_id", flat=True)
     )
-
-
-def _due_events(now: datetime) -> QuerySet[ScheduledEvent]:
-    # No related rows here: one-offs need none, and loading three more model
-    # instances per row was a fifth of a 10,000-event burst. The recurring
-    # events' crontabs are fetched afterwards, for them only.
-    # Nor the payload: beat never reads it, and decrypting it would cost a
-    # Fernet decryption per due event (and let one unreadable payload stop
-    # every other event from firing; the worker reports that one instead).
-    due = (
-        ScheduledEvent.objects.filter(status=EventStatus.SCHEDULED, next_run_at__lte=now)
-        .defer("payload")
-        .order_by("next_run_at")
-    )
-    if connection.features.has_select_for_update_skip_locked:
-        # Several beats on PostgreSQL: each takes rows the others have not locked.
-        due = due.select_for_update(skip_locked=True, of=("self",))
-    return due
 
 
 def _new_claim(event: ScheduledEvent, now: datetime, *, busy: bool) -> Occurrence:
@@ -173,21 +271,19 @@ def _skipped_as_late(event: ScheduledEvent, due: datetime, now: datetime) -> str
 
 
 def _settle_missed_one_offs(missed: list[Occurrence]) -> None:
+    """An event whose last firing was missed ends as missed (a rule: if nothing is left)."""
     ScheduledEvent.objects.filter(
         pk__in=[o.event_id for o in missed], status=EventStatus.SCHEDULED, next_run_at__isnull=True
     ).update(status=EventStatus.MISSED)
 
 
 def _advance(events: list[ScheduledEvent], *, now: datetime) -> None:
-    """Count the firing and move each event to its next run (none for a one-off)."""
-    one_offs = [e for e in events if not e.is_recurring]
-    recurring = [e for e in events if e.is_recurring]
-    # One statement for all one-offs: bulk_update's per-row CASE cost ~60 %
-    # of a 10,000-event burst.
-    ScheduledEvent.objects.filter(pk__in=[e.pk for e in one_offs]).update(
-        next_run_at=None, fired_count=F("fired_count") + 1, updated_at=now
-    )
-    for event in recurring:
+    """Count each recurring event's firing and move it to its next run.
+
+    A rule with no slot left gets none (``next_run_at`` NULL): it is settled
+    by its last firing's outcome, or as missed now if that was missed.
+    """
+    for event in events:
         assert event.next_run_at is not None
         event.fired_count += 1
         event.updated_at = now
@@ -195,33 +291,37 @@ def _advance(events: list[ScheduledEvent], *, now: datetime) -> None:
         after = event.next_run_at if _catches_up_each(event) else max(event.next_run_at, now)
         event.next_run_at = calendar.next_run_from_beat_row(event, after=after)
     ScheduledEvent.objects.bulk_update(
-        recurring, ["fired_count", "next_run_at", "updated_at"], batch_size=_UPDATE_BATCH
-    )
-    _archive_fired_one_offs(
-        [e.periodic_task_id for e in one_offs if e.periodic_task_id is not None]
+        events, ["fired_count", "next_run_at", "updated_at"], batch_size=_UPDATE_BATCH
     )
 
 
 def _archive_fired_one_offs(task_ids: list[int]) -> None:
     """Fired one-offs leave the beat tables; their history is their Occurrence.
 
-    So the beat tables hold what is still to come, whatever has fired.
-    Deleted without per-row signals: django-celery-beat's would bump
+    So the beat tables hold what is still to come, whatever has fired. The
+    events no longer point at these rows (the caller detached them). Deleted
+    without per-row signals: django-celery-beat's would bump
     ``PeriodicTasks`` and make every beat reload its schedule.
     """
     if not task_ids:
         return
-    ScheduledEvent.objects.filter(periodic_task_id__in=task_ids).update(periodic_task=None)
-    clock_ids = list(
-        PeriodicTask.objects.filter(pk__in=task_ids).values_list("clocked_id", flat=True)
-    )
-    PeriodicTask.objects.filter(pk__in=task_ids)._raw_delete(PeriodicTask.objects.db)
-    # A clock an admin has pointed another task at stays.
-    still_used = set(
-        PeriodicTask.objects.filter(clocked_id__in=clock_ids).values_list("clocked_id", flat=True)
-    )
-    unused = [pk for pk in clock_ids if pk is not None and pk not in still_used]
-    ClockedSchedule.objects.filter(pk__in=unused)._raw_delete(ClockedSchedule.objects.db)
+    quote = connection.ops.quote_name
+    tasks, clocks = quote(PeriodicTask._meta.db_table), quote(ClockedSchedule._meta.db_table)
+    marks = ", ".join(["%s"] * len(task_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {tasks} WHERE id IN ({marks}) RETURNING clocked_id",  # noqa: S608
+            task_ids,
+        )
+        clock_ids = [clock for (clock,) in cursor.fetchall() if clock is not None]
+        if not clock_ids:
+            return
+        # A clock an admin has pointed another task at stays.
+        cursor.execute(
+            f"DELETE FROM {clocks} WHERE id IN ({', '.join(['%s'] * len(clock_ids))})"  # noqa: S608
+            f" AND NOT EXISTS (SELECT 1 FROM {tasks} t WHERE t.clocked_id = {clocks}.id)",
+            clock_ids,
+        )
 
 
 def claim_manual_run(event_id: str, *, now: datetime) -> Dispatch:

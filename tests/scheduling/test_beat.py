@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -82,6 +83,60 @@ def test_everything_due_is_published_in_one_tick_in_batches(scheduler, published
     scheduler.tick()
     assert len(published) == 25
     assert Occurrence.objects.filter(status=OccurrenceStatus.SENT).count() == 25
+
+
+def test_a_burst_is_published_while_beat_claims_its_next_batch(
+    scheduler, published, settings
+) -> None:
+    settings.SCHEDULING_BEAT_BATCH_SIZE = 10
+    when = timezone.now() - timedelta(seconds=1)
+    schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(30)])
+    threads = {t.name for t in threading.enumerate()}
+    scheduler.tick()
+    # Exactly once each, the last batch (empty) included, and the thread is gone.
+    assert sorted(m["kwargs"]["event_id"] for m in published) == sorted(
+        str(pk) for pk in ScheduledEvent.objects.values_list("pk", flat=True)
+    )
+    assert Occurrence.objects.filter(status=OccurrenceStatus.SENT).count() == 30
+    assert {t.name for t in threading.enumerate()} == threads
+
+
+def test_a_publish_failing_mid_burst_leaves_the_rest_claimed_for_recovery(
+    scheduler, published, settings, monkeypatch
+) -> None:
+    import scheduling.beat
+
+    settings.SCHEDULING_BEAT_BATCH_SIZE = 10
+    when = timezone.now() - timedelta(seconds=1)
+    schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(35)])
+    calls = []
+    real_publish = scheduling.beat.publish
+
+    def broker_gone_after_one_batch(batch, **kwargs):
+        calls.append(len(batch))
+        if len(calls) > 1:
+            raise ConnectionError("broker gone")
+        real_publish(batch, **kwargs)
+
+    monkeypatch.setattr(scheduling.beat, "publish", broker_gone_after_one_batch)
+    scheduler.tick()  # beat outlives it: logged, retried next tick
+
+    assert len(published) == 10
+    sent = Occurrence.objects.filter(status=OccurrenceStatus.SENT).count()
+    claimed = Occurrence.objects.filter(status=OccurrenceStatus.CLAIMED).count()
+    assert sent == 10
+    # Every event claimed has its occurrence: sent, or claimed for a lease-lapse republish.
+    assert sent + claimed == ScheduledEvent.objects.filter(next_run_at__isnull=True).count()
+    assert claimed >= 10
+
+    monkeypatch.setattr(scheduling.beat, "publish", real_publish)
+    Occurrence.objects.filter(status=OccurrenceStatus.CLAIMED).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    for _ in range(5):  # a sweep republishes a batch (10) at a time
+        scheduler._last_recovery = None
+        scheduler.tick()
+    assert len({m["id"] for m in published}) == len(published) == 35
 
 
 def test_more_than_999_due_at_once_on_sqlite_is_fine(scheduler, published) -> None:
