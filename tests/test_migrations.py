@@ -25,6 +25,28 @@ def test_models_and_migrations_agree() -> None:
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("table", ["scheduling_occurrence", "scheduling_scheduledevent"])
+def test_the_tables_beat_rewrites_in_a_burst_carry_no_redundant_index(table: str) -> None:
+    # Every claim inserts an occurrence and rewrites its event (every index of
+    # the row): an index nothing reads is write work for nothing.
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+    indexes = {
+        name: c
+        for name, c in constraints.items()
+        if (c["index"] or c["unique"]) and not c["primary_key"]
+    }
+    columns = [tuple(c["columns"]) for c in indexes.values()]
+    # No index that another's leading columns already cover.
+    for mine in columns:
+        assert not any(other != mine and other[: len(mine)] == mine for other in columns), (
+            f"{mine} is covered by a longer index"
+        )
+    # Nor PostgreSQL's LIKE-only twin of a CharField's index (its name ends in _like).
+    assert not [name for name in indexes if name.endswith("_like")]
+
+
 def migrate_to(target: tuple[str, str]) -> Any:
     """Migrate the test database to ``target``; return the app registry as of then."""
     executor = MigrationExecutor(connection)

@@ -53,7 +53,9 @@ class ScheduledEvent(models.Model):
     # choices, so an app declares its own types without touching the engine.
     event_type = models.CharField(max_length=64)
     service_id = models.CharField(max_length=64, default="backend")
-    entity_id = models.CharField(max_length=128, db_index=True)
+    # Indexed in Meta, not here: a field's db_index adds a second, LIKE-only
+    # index on PostgreSQL that nothing here queries and every write updates.
+    entity_id = models.CharField(max_length=128)
     # The one-off instant, or the first instant a recurring event may fire.
     scheduled_time = models.DateTimeField()
     resource_timezone = models.CharField(max_length=64)
@@ -119,6 +121,7 @@ class ScheduledEvent(models.Model):
                 name="event_due_idx",
             ),
             models.Index(fields=["service_id", "entity_id"], name="event_service_entity_idx"),
+            models.Index(fields=["entity_id"], name="event_entity_idx"),
         ]
 
     def __str__(self) -> str:
@@ -175,12 +178,16 @@ class Occurrence(models.Model):
     """One firing of an event: its claim, its run history and its outcome."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    event = models.ForeignKey(ScheduledEvent, on_delete=models.CASCADE, related_name="occurrences")
+    # No index of its own: occurrence_unique_event_instant leads with it.
+    event = models.ForeignKey(
+        ScheduledEvent, on_delete=models.CASCADE, related_name="occurrences", db_index=False
+    )
     scheduled_for = models.DateTimeField()
     status = models.CharField(
         max_length=16, choices=OccurrenceStatus.choices, default=OccurrenceStatus.CLAIMED
     )
-    task_id = models.CharField(max_length=64, unique=True)
+    # Unique by a constraint in Meta, without the LIKE-only index of unique=True.
+    task_id = models.CharField(max_length=64)
     # A manual or backfilled firing is due when asked for: no misfire grace.
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.SCHEDULE)
     attempts = models.PositiveIntegerField(default=0)
@@ -208,6 +215,8 @@ class Occurrence(models.Model):
             models.UniqueConstraint(
                 fields=["event", "scheduled_for"], name="occurrence_unique_event_instant"
             ),
+            # Celery's task id: a redelivered message finds its occurrence.
+            models.UniqueConstraint(fields=["task_id"], name="occurrence_unique_task_id"),
         ]
         indexes = [
             models.Index(fields=["status", "claimed_at"], name="occurrence_status_idx"),
