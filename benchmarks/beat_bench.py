@@ -5,7 +5,7 @@
         [--database sqlite|postgres] [--kinds stock redbeat ours]
         [--burst-broker redis://127.0.0.1:6379/13] [--burst-size 10000]
         [--redbeat-redis redis://127.0.0.1:6379/12] [--reuse | --prepared]
-        [--json results.json]
+        [--measurements ticks latency write burst] [--json results.json]
     .venv/bin/python benchmarks/report.py results.json [...] [--markdown FILE]
 
 The workload for a size N: 95 % one-offs at random instants over the next 30 days (one
@@ -37,9 +37,11 @@ the same instants:
   RedBeat sleep 300 s between ticks; it runs with 5 s, django-celery-beat's default.
   RedBeat has no bulk write: the data is written with what ``entry.save()`` sends
   (HSET definition, HSETNX meta, ZADD schedule), pipelined 5,000 entries to a
-  MULTI/EXEC. Its prepared state is not snapshotted: before each of its measurements a
-  child deletes the ``beat-bench:`` keys and writes the N entries again (its time and
-  rate are recorded each time, ``prepare``).
+  MULTI/EXEC (its time and rate: ``prepare``). The prepared entries are kept in Redis:
+  each ``beat-bench:`` key (the entries' hashes and the schedule's sorted set) is
+  ``COPY``-ed to ``beat-bench-pristine:``, and copied back before each of RedBeat's
+  measurements after the first (``RedBeatStore``; Redis holds both copies while a size
+  runs, about 2 x 1 GB at 1M).
 
 Each measurement runs in a child process of its own (a crash or a time-out is a result
 too, ``{"error": ...}``):
@@ -63,16 +65,20 @@ too, ``{"error": ...}``):
   them until something else changes; RedBeat the pipelined saves above), events/s;
 - **burst**: ``--burst-size`` one-offs due at the same second, added to the N events
   (ours and stock: ``schedule_events``, the rows stock reads; RedBeat: pipelined saves),
-  then beat's loop started; seconds from that second until all are in the broker (the
-  length of the ``backend-events`` list on ``--burst-broker``, which is flushed first;
-  on the memory broker, until kombu took the last); ``started_late`` if writing them
-  took longer than the margin given;
+  due 15 s + 1 s per 1,000 after the child starts, then beat's loop started; seconds from
+  that second until all are in the broker (the length of the ``backend-events`` list on
+  ``--burst-broker``, which is flushed first; on the memory broker, until kombu took the
+  last), waiting 300 s at most (less if beat's thread dies, or if it logs errors and
+  has published nothing 60 s after: ``beat_error``); ``started_late`` if writing them
+  took longer than that margin;
 - **RSS**: the child's peak resident memory (the beat process only: not PostgreSQL's
   nor Redis's).
 
-``--reuse`` skips preparing a size whose snapshot exists; ``--prepared`` takes the
-database ``beat_bench_{N}`` (or ``bench-{N}.sqlite3``) as already filled, snapshots it
-and measures. Results go to docs/benchmarks.md (tables, ratios) and docs/benchmarks.png
+``--reuse`` skips preparing a size whose snapshot exists (the database's, RedBeat's);
+``--prepared`` takes the database ``beat_bench_{N}`` (or ``bench-{N}.sqlite3``) as
+already filled, snapshots it and measures; ``--measurements`` runs a subset (a
+100,000 burst on the 1M events: ``--sizes 1000000 --reuse --measurements burst
+--burst-size 100000``; report.py keeps each burst size in a column of its own). Results go to docs/benchmarks.md (tables, ratios) and docs/benchmarks.png
 through benchmarks/report.py.
 """
 
@@ -604,6 +610,18 @@ def _pg(*statements: str) -> list[Any]:
     return rows
 
 
+def _strategy(template: str) -> str:
+    """How to copy a template: file by file when it is large (PostgreSQL 15+).
+
+    WAL_LOG, the default, writes the whole copy to the WAL: fine for a small database,
+    slow for millions of rows. FILE_COPY costs a checkpoint instead.
+    """
+    ((version, size),) = _pg(
+        f"SELECT current_setting('server_version_num')::int, pg_database_size('{template}')"
+    )[0]
+    return " STRATEGY = FILE_COPY" if version >= 150000 and size > 2**30 else ""
+
+
 def _has_database(database: str, n: int, suffix: str = "") -> bool:
     if database == "postgres":
         found = _pg(f"SELECT 1 FROM pg_database WHERE datname = 'beat_bench_{n}{suffix}'")
@@ -617,7 +635,7 @@ def _snapshot(database: str, n: int) -> None:
     if database == "postgres":
         _pg(
             f"DROP DATABASE IF EXISTS beat_bench_{n}_pristine WITH (FORCE)",
-            f"CREATE DATABASE beat_bench_{n}_pristine TEMPLATE beat_bench_{n}",
+            f"CREATE DATABASE beat_bench_{n}_pristine TEMPLATE beat_bench_{n}{_strategy(f'beat_bench_{n}')}",
         )
         return
     import sqlite3
@@ -632,7 +650,7 @@ def _restore(database: str, n: int) -> None:
     if database == "postgres":
         _pg(
             f"DROP DATABASE IF EXISTS beat_bench_{n} WITH (FORCE)",
-            f"CREATE DATABASE beat_bench_{n} TEMPLATE beat_bench_{n}_pristine",
+            f"CREATE DATABASE beat_bench_{n} TEMPLATE beat_bench_{n}_pristine{_strategy(f'beat_bench_{n}_pristine')}",
         )
         return
     _fresh_database(database, n)
@@ -756,6 +774,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "database": database,
         "burst_size": args.burst_size,
+        "measurements": args.measurements,
         "burst_broker": args.burst_broker,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
@@ -778,7 +797,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             if kind == "redbeat":
                 _measure_redbeat(args, row[kind], n, url)
             else:
-                for what in MEASUREMENTS:
+                for what in args.measurements:
                     row[kind][what] = _measure_database(args, row, n, url, kind, what, dirty)
                     dirty = True
                     _save(out, results)
@@ -834,7 +853,7 @@ def _measure_redbeat(args: argparse.Namespace, into: dict[str, Any], n: int, url
             if "error" not in into["prepare"]:
                 into["prepare"]["snapshot_seconds"] = store.snapshot(n)
         restores = []
-        for i, what in enumerate(MEASUREMENTS):
+        for i, what in enumerate(args.measurements):
             if "error" in into["prepare"]:
                 into[what] = {"error": f"prepare: {into['prepare']['error']}"}
                 continue
@@ -845,7 +864,7 @@ def _measure_redbeat(args: argparse.Namespace, into: dict[str, Any], n: int, url
         store.clear(store.LIVE)
     except Exception as exc:  # noqa: BLE001 - Redis away: the size's result, not a crash
         into.setdefault("prepare", {})["error"] = f"{exc.__class__.__name__}: {exc}"[:160]
-        for what in MEASUREMENTS:
+        for what in args.measurements:
             into.setdefault(what, {"error": into["prepare"]["error"]})
 
 
@@ -892,6 +911,13 @@ def main() -> None:
     parser.add_argument("--redbeat-redis", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--json", type=Path, default=WORKDIR / "results.json")
     parser.add_argument("--kinds", nargs="+", choices=list(SCHEDULERS), default=list(SCHEDULERS))
+    parser.add_argument(
+        "--measurements",
+        nargs="+",
+        choices=MEASUREMENTS,
+        default=list(MEASUREMENTS),
+        help="a subset, e.g. --measurements burst --burst-size 100000 --reuse",
+    )
     prepared = parser.add_mutually_exclusive_group()
     prepared.add_argument(
         "--reuse", action="store_true", help="skip preparing a size whose snapshot exists"

@@ -29,7 +29,7 @@ COLUMNS = [
     ("live p50", "latency", "p50_s", " s", 3, False),
     ("live p99", "latency", "p99_s", " s", 3, False),
     ("sent", "latency", "sent", "/200", 0, None),
-    ("burst in the broker", "burst", "seconds", " s", 2, False),
+    ("burst", "burst", "seconds", " s", 2, False),
     ("single (events/s)", "write", "single_per_s", "", 0, True),
     ("bulk (events/s)", "write", "bulk_per_s", "", 0, True),
     ("peak RSS", "ticks", "rss_mb", " MB", 0, False),
@@ -59,12 +59,13 @@ def _cell(row: dict[str, Any], kind: str, part: str, key: str, unit: str, digits
         return "not run"
     if "error" in result:
         return f"error: {result['error'][:50]}"
-    if part == "burst" and result.get("seconds") is None:
-        return (
-            f"{result.get('queued') or result.get('published') or 0:,}/{result['size']:,} in 300 s"
-        )
+    if part.startswith("burst") and result.get("seconds") is None:
+        done = result.get("queued") or result.get("published") or 0
+        if result.get("beat_error"):
+            return f"fails ({done:,}/{result['size']:,}): {result['beat_error'][:70]}"
+        return f"{done:,}/{result['size']:,} after {result.get('waited_s', 300):,.0f} s"
     cell = _fmt(result.get(key), unit, digits)
-    if part == "burst" and result.get("started_late"):
+    if part.startswith("burst") and result.get("started_late"):
         cell += " (late start)"
     return cell
 
@@ -87,15 +88,29 @@ def _ratio(row: dict[str, Any], other: str, part: str, key: str, rate: bool) -> 
     return f"{ratio:.2f}×" if ratio >= 1 else f"{ratio:.2g}×"
 
 
+def _columns(data: dict[str, Any]) -> list[tuple[str, str, str, str, int, bool | None]]:
+    """COLUMNS, with one burst column per burst size measured."""
+    columns = []
+    for column in COLUMNS:
+        if column[1] != "burst":
+            columns.append(column)
+            continue
+        for size in data["burst_sizes"]:
+            label = f"burst of {size:,}, in the broker"
+            columns.append((label, f"burst {size}", *column[2:]))
+    return columns
+
+
 def table(data: dict[str, Any]) -> str:
-    header = "| events | scheduler | " + " | ".join(c[0] for c in COLUMNS) + " |"
-    lines = [header, "|---:|---|" + "---:|" * len(COLUMNS)]
+    columns = _columns(data)
+    header = "| events | scheduler | " + " | ".join(c[0] for c in columns) + " |"
+    lines = [header, "|---:|---|" + "---:|" * len(columns)]
     for row in data["rows"]:
         kinds = [kind for kind in KINDS if kind in row]
         for kind in kinds:
             cells = [
                 _cell(row, kind, part, key, unit, digits)
-                for _, part, key, unit, digits, _ in COLUMNS
+                for _, part, key, unit, digits, _ in columns
             ]
             lines.append(f"| {row['n']:,} | {kind} | " + " | ".join(cells) + " |")
         if "ours" not in row:
@@ -105,7 +120,7 @@ def table(data: dict[str, Any]) -> str:
                 continue
             cells = [
                 "" if rate is None else _ratio(row, other, part, key, rate)
-                for _, part, key, _, _, rate in COLUMNS
+                for _, part, key, _, _, rate in columns
             ]
             lines.append(f"| {row['n']:,} | **{other} ÷ ours** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -136,17 +151,23 @@ def preparation_table(data: dict[str, Any]) -> str:
 
 
 def merge(paths: list[Path]) -> dict[str, dict[str, Any]]:
-    """Runs by database; within one, later files win per size and scheduler."""
+    """Runs by database; later files win per size, scheduler and measurement.
+
+    A burst is kept per burst size (``burst 10000``), so that a run with
+    ``--measurements burst --burst-size 100000`` adds a column; a preparation
+    reused (``--reuse``) keeps the figures of the run that made it.
+    """
     merged: dict[str, dict[str, Any]] = {}
     for path in paths:
         data = json.loads(path.read_text())
+        size = data.get("burst_size", 10_000)
         into = merged.setdefault(
-            data["database"], {"database": data["database"], "rows": {}, "runs": []}
+            data["database"],
+            {"database": data["database"], "rows": {}, "runs": [], "burst_sizes": set()},
         )
         into["runs"].append(
             {
                 "file": str(path),
-                "burst_size": data.get("burst_size", 10_000),
                 "started": data.get("started"),
                 "elapsed_s": data.get("elapsed_s"),
                 "versions": data.get("versions"),
@@ -156,25 +177,37 @@ def merge(paths: list[Path]) -> dict[str, dict[str, Any]]:
             if "n" not in row:
                 continue  # an older file's burst row, on an empty table: not comparable
             target = into["rows"].setdefault(row["n"], {"n": row["n"]})
-            target.update({k: v for k, v in row.items() if k in (*KINDS, "prepare")})
+            if "prepare" in row and not ("reused" in row["prepare"] and "prepare" in target):
+                target["prepare"] = row["prepare"]
+            for kind in KINDS:
+                for part, result in row.get(kind, {}).items():
+                    if (
+                        part == "prepare"
+                        and "reused" in result
+                        and "prepare" in target.get(kind, {})
+                    ):
+                        continue
+                    if part == "burst":
+                        part = f"burst {result.get('size', size)}"
+                        into["burst_sizes"].add(result.get("size", size))
+                    target.setdefault(kind, {})[part] = result
     for data in merged.values():
         data["rows"] = [data["rows"][n] for n in sorted(data["rows"])]
+        data["burst_sizes"] = sorted(data["burst_sizes"])
     return merged
 
 
 def markdown(merged: dict[str, dict[str, Any]]) -> str:
     parts = []
     for database, data in sorted(merged.items()):
-        sizes = sorted({run["burst_size"] for run in data["runs"]})
-        bursts = " / ".join(f"{size:,}" for size in sizes)
         runs = "; ".join(
             f"{run['file']}: {run['started'] or '?'}, {_fmt(run['elapsed_s'], ' s', 0)}"
             for run in data["runs"]
         )
         parts.append(
             f"## Beat on {DATABASES.get(database, database)}\n\n"
-            f"Runs: {runs}. The burst: {bursts} one-offs due at the same second, on top of "
-            "the N events; 'sent' is the live one-offs published by the end of the run.\n\n"
+            f"Runs: {runs}. A burst: that many one-offs due at the same second, on top of "
+            "the N events; 'sent': the live one-offs published by the end of the run.\n\n"
             f"{CONVENTION}\n\n{table(data)}\n\n"
             f"Preparing the data:\n\n{preparation_table(data)}\n"
         )
@@ -197,27 +230,42 @@ def plot(merged: dict[str, dict[str, Any]], path: Path) -> None:
 
     colours = {"stock": "tab:red", "redbeat": "tab:orange", "ours": "tab:blue"}
     styles = {"postgres": ("o", "-"), "sqlite": ("s", "--")}
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     panels = [
-        ("Idle tick", "ticks", "idle_tick_ms", "ms"),
-        ("Tick after an insert", "ticks", "insert_tick_ms", "ms"),
-        ("Burst: all in the broker", "burst", "seconds", "s after due"),
+        ("Idle tick", "ms", [("ticks", "idle_tick_ms", "")]),
+        ("Tick after an insert", "ms", [("ticks", "insert_tick_ms", "")]),
+        (
+            "Burst: all in the broker",
+            "s after the instant due",
+            [
+                (f"burst {size}", "seconds", f", {size:,}")
+                for size in sorted({s for d in merged.values() for s in d["burst_sizes"]})
+            ],
+        ),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(14, 4.6))
-    for axis, (title, part, key, unit) in zip(axes, panels, strict=True):
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 5))
+    for axis, (title, unit, series) in zip(axes, panels, strict=True):
         for database, data in sorted(merged.items()):
             marker, line = styles.get(database, ("^", ":"))
             for kind in KINDS:
-                points = _points(data, kind, part, key)
-                if points:
-                    axis.plot(
-                        *zip(*points, strict=True),
-                        marker=marker,
-                        linestyle=line,
-                        color=colours[kind],
-                        label=f"{kind}, {DATABASES.get(database, database)}",
-                    )
+                for number, (part, key, suffix) in enumerate(series):
+                    points = _points(data, kind, part, key)
+                    if points:
+                        axis.plot(
+                            *zip(*points, strict=True),
+                            marker=marker,
+                            linestyle=line,
+                            color=colours[kind],
+                            alpha=1 - 0.4 * number,
+                            label=f"{kind}, {DATABASES.get(database, database)}{suffix}",
+                        )
         axis.set_xscale("log")
         axis.set_yscale("log")
+        axis.yaxis.set_major_formatter(plain)
+        low, high = axis.get_ylim()
+        axis.yaxis.set_minor_formatter(plain if high / low < 30 else NullFormatter())
         axis.set_xlabel("scheduled events")
         axis.set_ylabel(unit)
         axis.set_title(title)
