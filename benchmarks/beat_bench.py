@@ -328,7 +328,8 @@ def child_settle(hours: float) -> dict[str, Any]:
     ).values_list("id", "entity_id", "recurrence")
     rng = random.Random(0)
     moved = []
-    for event_id, entity, recurrence in soon.iterator(chunk_size=BATCH):
+    # Read whole before the first cancel: no cursor left open on rows being changed.
+    for event_id, entity, recurrence in list(soon):
         cancel_event(event_id)
         offset = rng.randint(int(hours * 3600), 30 * 86400)
         moved.append(_event(now + timedelta(seconds=offset), recurrence is not None, entity))
