@@ -62,7 +62,8 @@ def _cell(row: dict[str, Any], kind: str, part: str, key: str, unit: str, digits
     if part.startswith("burst") and result.get("seconds") is None:
         done = result.get("queued") or result.get("published") or 0
         if result.get("beat_error"):
-            return f"fails ({done:,}/{result['size']:,}): {result['beat_error'][:70]}"
+            error = result["beat_error"].replace("beat's thread died: ", "beat died: ")
+            return f"fails ({done:,}/{result['size']:,}): {error[:64]}"
         return f"{done:,}/{result['size']:,} after {result.get('waited_s', 300):,.0f} s"
     cell = _fmt(result.get(key), unit, digits)
     if part.startswith("burst") and result.get("started_late"):
