@@ -80,9 +80,11 @@ younger than HORIZON_HOURS, or its first events are due). ``--prepared`` takes t
 database ``beat_bench_{N}`` (or ``bench-{N}.sqlite3``) as already filled, snapshots it
 and measures; first it moves the events overdue or due within HORIZON_HOURS (a database
 filled over hours has them) to 6 h - 30 d ahead, each cancelled and scheduled again
-through the API (``settled`` in the results: how many, how long). ``--measurements``
-runs a subset (a 100,000 burst on the 1M events: ``--sizes 1000000 --reuse
---measurements burst --burst-size 100000``; report.py gives each burst size a column).
+through the API (``settled`` in the results: how many, how long; ``--no-settle``: not).
+Use ``--prepared`` once, ``--reuse`` after: a database already measured holds sent
+firings whose leases lapse, and beat publishes them again. ``--measurements`` runs a
+subset (a 100,000 burst on the 1M events: ``--sizes 1000000 --reuse --measurements
+burst --burst-size 100000``; report.py gives each burst size a column).
 Results go to docs/benchmarks.md (tables, ratios) and docs/benchmarks.png through
 benchmarks/report.py.
 """
@@ -727,7 +729,9 @@ def _prepare_timeout(n: int) -> float:
     return max(CHILD_TIMEOUT, n / 500)
 
 
-def _prepare_database(database: str, n: int, url: str, reuse: bool, prepared: bool) -> Any:
+def _prepare_database(
+    database: str, n: int, url: str, reuse: bool, prepared: bool, settle: bool = True
+) -> Any:
     """Fill (or adopt) the size's database and snapshot it; return (result, dirty)."""
     if reuse and _has_database(database, n, "_pristine"):
         return {"reused": "the existing snapshot"}, True
@@ -735,10 +739,11 @@ def _prepare_database(database: str, n: int, url: str, reuse: bool, prepared: bo
         if not _has_database(database, n):
             return {"error": f"--prepared: no database for {n}"}, False
         result: dict[str, Any] = {"reused": "the database as found (--prepared)"}
-        settled = run_child(url, "--child", "settle", timeout=_prepare_timeout(n))
-        if "error" in settled:
-            return {"error": f"settle: {settled['error']}"}, False
-        result["settled"] = settled
+        if settle:
+            settled = run_child(url, "--child", "settle", timeout=_prepare_timeout(n))
+            if "error" in settled:
+                return {"error": f"settle: {settled['error']}"}, False
+            result["settled"] = settled
     else:
         _fresh_database(database, n)
         result = run_child(url, "--child", "prepare", "--n", str(n), timeout=_prepare_timeout(n))
@@ -829,7 +834,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         url = _database_url(database, n)
         dirty = False
         if any(kind != "redbeat" for kind in kinds):
-            row["prepare"], dirty = _prepare_database(database, n, url, args.reuse, args.prepared)
+            row["prepare"], dirty = _prepare_database(
+                database, n, url, args.reuse, args.prepared, not args.no_settle
+            )
             print(n, "prepare", json.dumps(row["prepare"]), flush=True)
         else:
             # RedBeat's children read no table, but Django is set up on one.
@@ -968,6 +975,11 @@ def main() -> None:
         "--prepared",
         action="store_true",
         help="beat_bench_{n} (bench-{n}.sqlite3) is already filled: snapshot it and measure",
+    )
+    parser.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="with --prepared: leave the events due within HORIZON_HOURS where they are",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
