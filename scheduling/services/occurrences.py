@@ -79,6 +79,7 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
     calendar, so they are claimed as instances (``_claim_recurring``).
     """
     with transaction.atomic():
+        _read_due_in_index_order()
         due = list(_due_events(now)[:limit])
         if not due:
             return []
@@ -90,6 +91,21 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
     if one_offs and recurring:
         claimed.sort(key=lambda d: d.scheduled_for or now)
     return claimed
+
+
+def _read_due_in_index_order() -> None:
+    """Make PostgreSQL read a batch of due events down ``event_due_idx``, for this transaction.
+
+    Its statistics rarely know how many events are due right now (they come
+    due as time passes, not as rows are written), and with a low guess it
+    prefers a bitmap scan of every due event, sorted, to the first
+    ``limit`` of the index: in a burst, each batch then read all the events
+    still due, 11 ms a batch at 10,000 and quadratic in the burst, against
+    0.3 ms. Nothing else in a claim sorts or needs a bitmap.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
 
 
 # The columns of a due row, as _due_events reads them.
