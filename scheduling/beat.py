@@ -122,13 +122,18 @@ class _BackgroundPublisher:
                     except BaseException as exc:  # noqa: BLE001 - raised in beat's thread
                         self._error = exc
         finally:
-            connection.close()  # this thread's own
+            # This thread's own connection: one more per beat while a burst
+            # lasts (count it in max_connections and a pooler's size).
+            with contextlib.suppress(DatabaseError, InterfaceError):
+                connection.close()
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self._batches.put(None)
         self._thread.join()
-        if exc_type is None:  # never hide the claim's own failure
+        if exc_type is None:
             self._raise_failure()
+        elif self._error is not None:  # the claim's own failure is raised; say this one too
+            logger.error("publishing a burst failed as well", exc_info=self._error)
 
     def _raise_failure(self) -> None:
         if self._error is not None:

@@ -216,3 +216,46 @@ def raw_where(table: str, column: str, key: str, value: str) -> str:
         cursor.execute(f"SELECT {column} FROM {table} WHERE {key} = %s", [value])
         [(found,)] = cursor.fetchall()
     return str(found)
+
+
+def _index_oid(name: str) -> int | None:
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::regclass::oid", [name])
+        return int(cursor.fetchone()[0])
+
+
+def _index_names(table: str) -> set[str]:
+    with connection.cursor() as cursor:
+        return set(connection.introspection.get_constraints(cursor, table))
+
+
+def test_0014_drops_two_indexes_and_back_keeping_task_ids_unique(migrator) -> None:
+    migrate_to(("scheduling", "0013_notify_due_events"))
+    before = _index_names("scheduling_occurrence") | _index_names("scheduling_scheduledevent")
+    assert "event_entity_idx" not in before
+    old_oid = _index_oid("scheduling_occurrence_task_id_key")
+
+    migrate_to(("scheduling", "0014_leaner_indexes"))
+    after = _index_names("scheduling_occurrence") | _index_names("scheduling_scheduledevent")
+    assert {"event_entity_idx", "occurrence_unique_task_id"} <= after
+    assert not [name for name in after if name.endswith("_like")]
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "scheduling_occurrence")
+    assert constraints["occurrence_unique_task_id"]["unique"]
+    if connection.vendor == "postgresql":
+        # Renamed, not rebuilt: the same index (its object id) under the models' name.
+        assert _index_oid("occurrence_unique_task_id") == old_oid
+        assert before - after == {
+            "scheduling_occurrence_event_id_846927e5",
+            "scheduling_occurrence_task_id_b40b5891_like",
+            "scheduling_occurrence_task_id_key",
+            "scheduling_scheduledevent_entity_id_933d9b47",
+            "scheduling_scheduledevent_entity_id_933d9b47_like",
+        }
+
+    migrate_to(("scheduling", "0013_notify_due_events"))
+    assert (
+        _index_names("scheduling_occurrence") | _index_names("scheduling_scheduledevent") == before
+    )

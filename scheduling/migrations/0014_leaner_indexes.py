@@ -7,13 +7,87 @@ occurrence's ``event_id`` index duplicates the first column of
 ``occurrence_unique_event_instant``. Every claim writes an occurrence and
 rewrites its event (a non-HOT update: every index of the row), so each
 index dropped is work beat no longer does in a burst. ``task_id`` stays
-unique by a constraint; ``entity_id`` keeps a plain index. On a large
-table, the new index and constraint are built while the migration holds
-its locks: run it in a quiet moment.
+unique by a constraint; ``entity_id`` keeps a plain index.
+
+On PostgreSQL nothing is rebuilt: the indexes that stay are renamed to the
+names the models give them, the others dropped, each a catalog change, so
+the migration holds its locks for moments whatever the tables' size. On
+other databases Django's own operations run (SQLite copies the tables).
 """
+
+from typing import Any
 
 import django.db.models.deletion
 from django.db import migrations, models
+from django.db.migrations.operations.base import Operation
+
+# The names Django gave these in 0001 (they derive from the table and column).
+FORWARDS_ON_POSTGRES = """
+DROP INDEX IF EXISTS scheduling_occurrence_event_id_846927e5;
+DROP INDEX IF EXISTS scheduling_occurrence_task_id_b40b5891_like;
+ALTER TABLE scheduling_occurrence
+    RENAME CONSTRAINT scheduling_occurrence_task_id_key TO occurrence_unique_task_id;
+DROP INDEX IF EXISTS scheduling_scheduledevent_entity_id_933d9b47_like;
+ALTER INDEX scheduling_scheduledevent_entity_id_933d9b47 RENAME TO event_entity_idx;
+"""
+BACKWARDS_ON_POSTGRES = """
+ALTER INDEX event_entity_idx RENAME TO scheduling_scheduledevent_entity_id_933d9b47;
+CREATE INDEX scheduling_scheduledevent_entity_id_933d9b47_like
+    ON scheduling_scheduledevent (entity_id varchar_pattern_ops);
+ALTER TABLE scheduling_occurrence
+    RENAME CONSTRAINT occurrence_unique_task_id TO scheduling_occurrence_task_id_key;
+CREATE INDEX scheduling_occurrence_task_id_b40b5891_like
+    ON scheduling_occurrence (task_id varchar_pattern_ops);
+CREATE INDEX scheduling_occurrence_event_id_846927e5 ON scheduling_occurrence (event_id);
+"""
+
+
+class RenamedOnPostgres(Operation):
+    """Django's operations for the state; on PostgreSQL, renames and drops instead."""
+
+    reversible = True
+
+    def __init__(self, operations: list[Operation]) -> None:
+        self.operations = operations
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        return (self.__class__.__name__, [self.operations], {})
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        for operation in self.operations:
+            operation.state_forwards(app_label, state)
+
+    def database_forwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(FORWARDS_ON_POSTGRES)
+            return
+        state = from_state
+        for operation in self.operations:
+            after = state.clone()
+            operation.state_forwards(app_label, after)
+            operation.database_forwards(app_label, schema_editor, state, after)
+            state = after
+
+    def database_backwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(BACKWARDS_ON_POSTGRES)
+            return
+        states = [to_state]  # before the first operation, then after each
+        for operation in self.operations:
+            after = states[-1].clone()
+            operation.state_forwards(app_label, after)
+            states.append(after)
+        for i in reversed(range(len(self.operations))):
+            self.operations[i].database_backwards(
+                app_label, schema_editor, states[i + 1], states[i]
+            )
+
+    def describe(self) -> str:
+        return "Two fewer indexes (renamed, not rebuilt, on PostgreSQL)"
 
 
 class Migration(migrations.Migration):
@@ -22,34 +96,38 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="occurrence",
-            name="event",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="occurrences",
-                to="scheduling.scheduledevent",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="occurrence",
-            name="task_id",
-            field=models.CharField(max_length=64),
-        ),
-        migrations.AlterField(
-            model_name="scheduledevent",
-            name="entity_id",
-            field=models.CharField(max_length=128),
-        ),
-        migrations.AddIndex(
-            model_name="scheduledevent",
-            index=models.Index(fields=["entity_id"], name="event_entity_idx"),
-        ),
-        migrations.AddConstraint(
-            model_name="occurrence",
-            constraint=models.UniqueConstraint(
-                fields=("task_id",), name="occurrence_unique_task_id"
-            ),
-        ),
+        RenamedOnPostgres(
+            [
+                migrations.AlterField(
+                    model_name="occurrence",
+                    name="event",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="occurrences",
+                        to="scheduling.scheduledevent",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="occurrence",
+                    name="task_id",
+                    field=models.CharField(max_length=64),
+                ),
+                migrations.AlterField(
+                    model_name="scheduledevent",
+                    name="entity_id",
+                    field=models.CharField(max_length=128),
+                ),
+                migrations.AddIndex(
+                    model_name="scheduledevent",
+                    index=models.Index(fields=["entity_id"], name="event_entity_idx"),
+                ),
+                migrations.AddConstraint(
+                    model_name="occurrence",
+                    constraint=models.UniqueConstraint(
+                        fields=("task_id",), name="occurrence_unique_task_id"
+                    ),
+                ),
+            ]
+        )
     ]

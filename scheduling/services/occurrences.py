@@ -79,8 +79,7 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
     calendar, so they are claimed as instances (``_claim_recurring``).
     """
     with transaction.atomic():
-        _read_due_in_index_order()
-        due = list(_due_events(now)[:limit])
+        due = _read_due(now, limit)
         if not due:
             return []
         one_offs = [row for row in due if row[_RECURRENCE] is None]
@@ -93,19 +92,27 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
     return claimed
 
 
-def _read_due_in_index_order() -> None:
-    """Make PostgreSQL read a batch of due events down ``event_due_idx``, for this transaction.
+def _read_due(now: datetime, limit: int) -> list[tuple[Any, ...]]:
+    """The first ``limit`` due events, read down ``event_due_idx`` whatever the statistics.
 
-    Its statistics rarely know how many events are due right now (they come
-    due as time passes, not as rows are written), and with a low guess it
-    prefers a bitmap scan of every due event, sorted, to the first
+    PostgreSQL's statistics rarely know how many events are due right now
+    (they come due as time passes, not as rows are written), and with a low
+    guess it prefers a bitmap scan of every due event, sorted, to the first
     ``limit`` of the index: in a burst, each batch then read all the events
     still due, 11 ms a batch at 10,000 and quadratic in the burst, against
-    0.3 ms. Nothing else in a claim sorts or needs a bitmap.
+    0.3 ms. So the read runs with those plans off, and the rest of the claim
+    with the defaults again.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+    if connection.vendor != "postgresql":
+        return list(_due_events(now)[:limit])
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+        try:
+            return list(_due_events(now)[:limit])
+        finally:
+            cursor.execute(
+                "SET LOCAL enable_bitmapscan TO DEFAULT; SET LOCAL enable_sort TO DEFAULT"
+            )
 
 
 # The columns of a due row, as _due_events reads them.
@@ -160,8 +167,9 @@ def _claim_one_offs(rows: list[tuple[Any, ...]], *, now: datetime) -> list[Dispa
 
     An ``Occurrence`` per row (missed if beyond its grace), inserted with
     one ``INSERT … ON CONFLICT DO NOTHING RETURNING``; then one UPDATE
-    advances the events and detaches their beat rows, and two DELETEs
-    archive those (``_archive_fired_one_offs``).
+    advances the events and detaches their beat rows (a second settles
+    those missed, if any), and two DELETEs archive the beat rows
+    (``_archive_fired_one_offs``).
     """
     lease = now + leases.CLAIM_LEASE
     graces: dict[tuple[str, int | None], timedelta | None] = {}
@@ -219,7 +227,9 @@ def _claim_recurring(event_ids: list[Any], *, now: datetime) -> list[Dispatch]:
     claims = [_new_claim(event, now, busy=event.pk in busy) for event in events]
     Occurrence.objects.bulk_create(claims, ignore_conflicts=True)
     inserted = set(
-        Occurrence.objects.filter(pk__in=[c.pk for c in claims]).values_list("pk", flat=True)
+        Occurrence.objects.filter(pk__in=[c.pk for c in claims])
+        .order_by()
+        .values_list("pk", flat=True)
     )
     _advance(events, now=now)
     _settle_missed_one_offs([c for c in claims if c.status == OccurrenceStatus.MISSED])
@@ -246,6 +256,7 @@ def _still_busy(events: list[ScheduledEvent]) -> set[Any]:
     return set(
         Occurrence.objects.filter(event__in=events)
         .exclude(status__in=FINAL_OCCURRENCE_STATUSES)
+        .order_by()
         .values_list("event_id", flat=True)
     )
 

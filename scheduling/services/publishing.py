@@ -13,6 +13,7 @@ celery-exporter) read for buffered events, instead of one message each.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from celery import Celery, signals
@@ -62,11 +63,17 @@ class _EventMessages:
 
     def __init__(self, app: Celery) -> None:
         conf = app.conf
+        # Published from inside a task (a handler running an event now): the
+        # ids of the task it comes from, as send_task sets them.
+        parent = app.current_worker_task
+        self.root_id = (parent.request.root_id or parent.request.id) if parent else None
         template = app.amqp.create_task_message(
             "",
             EVENT_TASK_NAME,
             kwargs={},
             reply_to=app.thread_oid,
+            root_id=self.root_id,
+            parent_id=parent.request.id if parent else None,
             create_sent_event=conf.task_send_sent_event,
             argsrepr="()",
             kwargsrepr="{}",
@@ -89,7 +96,9 @@ class _EventMessages:
             "retry": conf.task_publish_retry,
             "retry_policy": dict(conf.task_publish_retry_policy or {}),
         }
-        self.declare: list[Any] | None = [queue]
+        # On every message, as send_task does: kombu declares once per
+        # connection, so one that a retry reconnected declares it again.
+        self.declare = [queue]
 
     def publish(
         self,
@@ -100,7 +109,8 @@ class _EventMessages:
         task_id = dispatch.task_id
         kwargs = {"event_id": dispatch.event_id, "occurrence_id": dispatch.occurrence_id}
         kwargs_repr = repr(kwargs)
-        headers = {**self.headers, "id": task_id, "root_id": task_id, "kwargsrepr": kwargs_repr}
+        root_id = self.root_id or task_id
+        headers = {**self.headers, "id": task_id, "root_id": root_id, "kwargsrepr": kwargs_repr}
         body = ((), kwargs, self.embed)
         # send_task copies the reprs into the properties too.
         properties = {
@@ -110,6 +120,10 @@ class _EventMessages:
             "kwargsrepr": kwargs_repr,
         }
         if signals.before_task_publish.receivers:
+            # A receiver may change the message in place: its nested values
+            # must be this message's own, not the template's.
+            headers = copy.deepcopy(headers)
+            body = ((), kwargs, dict(self.embed))
             signals.before_task_publish.send(
                 sender=EVENT_TASK_NAME,
                 body=body,
@@ -129,7 +143,6 @@ class _EventMessages:
             **self.publish_options,
             **properties,
         )
-        self.declare = None  # declared once per batch, as kombu caches it anyway
         if signals.after_task_publish.receivers:
             signals.after_task_publish.send(
                 sender=EVENT_TASK_NAME,
@@ -143,7 +156,7 @@ class _EventMessages:
                 {
                     **self.sent_event,
                     "uuid": task_id,
-                    "root_id": task_id,
+                    "root_id": root_id,
                     "kwargs": kwargs_repr,
                     "queue": EVENT_QUEUE,
                     "exchange": self.exchange,
@@ -157,8 +170,8 @@ def _send_task_sent_events(app: Celery, producer: Producer, events: list[dict[st
 
     Celery's dispatcher buffers the events of a group given as
     ``buffer_group`` and flushes them as one list, which its receivers
-    unpack (``EventReceiver._receive``); a failure is the caller's, as with
-    ``send_task``.
+    unpack (``EventReceiver._receive``). Like any event, best effort: a
+    failure to send them is swallowed by the dispatcher, never the firing's.
     """
     dispatcher = app.events.Dispatcher(
         channel=producer.channel, buffer_group=["task"], buffer_limit=PIPELINE_SIZE

@@ -111,11 +111,14 @@ def test_task_sent_events_reach_an_event_receiver_in_lists(app: Celery) -> None:
         # And a plain queue on the events exchange, to count the messages.
         raw = Queue("raw-events", Exchange("celeryev", type="topic"), routing_key="#")
         raw(conn.default_channel).declare()
-        publish(dispatches, app=app, mark=False)
-        with contextlib.suppress(TimeoutError):
-            for _ in range(10):
-                conn.drain_events(timeout=0.2)
-        messages = _take(conn, "raw-events")
+        try:
+            publish(dispatches, app=app, mark=False)
+            with contextlib.suppress(TimeoutError):
+                for _ in range(10):
+                    conn.drain_events(timeout=0.2)
+            messages = _take(conn, "raw-events")
+        finally:
+            raw(conn.default_channel).delete()
 
     assert [e["uuid"] for e in seen] == [d.task_id for d in dispatches]
     # One message per batch of events, not one per event.
