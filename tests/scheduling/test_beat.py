@@ -212,3 +212,27 @@ def test_the_stock_reload_reads_other_tasks_through_an_index(scheduler) -> None:
     plan = scheduler.enabled_models_qs().explain()
     assert "scheduling_periodictask_task_idx" in plan
     assert "SCAN django_celery_beat_periodictask" not in plan
+
+
+def test_an_idle_tick_reads_the_stock_schedule_only_when_it_asked_to(scheduler) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    scheduler.tick_once()  # the stock tick runs, and says when it wants the next
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(5):
+            scheduler.tick_once()
+    stock_reads = [q for q in queries if "django_celery_beat_periodictasks" in q["sql"]]
+    assert stock_reads == []
+    # And an idle tick reads at most the next firing (nothing at all while listening).
+    assert len(queries) <= 5
+
+
+def test_the_next_firing_beat_sleeps_until_is_the_earliest_aware_instant() -> None:
+    from scheduling.selectors import next_due_at
+
+    assert next_due_at() is None
+    soon = timezone.now() + timedelta(minutes=3)
+    schedule_event(**event_kwargs(entity_id="later", scheduled_time=soon + timedelta(hours=1)))
+    schedule_event(**event_kwargs(entity_id="soon", scheduled_time=soon))
+    assert next_due_at() == soon
+    assert next_due_at().utcoffset() == timedelta(0)
