@@ -32,11 +32,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import socket
-import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,58 +83,6 @@ class _Outage:
                 "%s works again after %.1f s (%d failed tries)", self.what, down, self.failures
             )
             self.since, self.failures = None, 0
-
-
-class _BackgroundPublisher:
-    """Publishes batches in a thread of its own while beat claims the next.
-
-    At most one batch waits, so claims never run far ahead of the broker.
-    The thread marks batches sent on a database connection of its own
-    (Django's are per thread), closed when it ends. After a failure it
-    publishes nothing more: the next ``put`` raises that failure, or the
-    exit does; the batches claimed and not published keep their claim lease
-    and are published again when it lapses, as after any failed publish.
-    """
-
-    def __init__(self, publish: Callable[[list[occurrences.Dispatch]], None]) -> None:
-        self._publish = publish
-        self._batches: queue.Queue[list[occurrences.Dispatch] | None] = queue.Queue(maxsize=1)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="beat-publisher", daemon=True)
-
-    def __enter__(self) -> _BackgroundPublisher:
-        self._thread.start()
-        return self
-
-    def put(self, batch: list[occurrences.Dispatch]) -> None:
-        self._raise_failure()
-        self._batches.put(batch)
-
-    def _run(self) -> None:
-        try:
-            while (batch := self._batches.get()) is not None:
-                if self._error is None:
-                    try:
-                        self._publish(batch)
-                    except BaseException as exc:  # noqa: BLE001 - raised in beat's thread
-                        self._error = exc
-        finally:
-            # This thread's own connection: one more per beat while a burst
-            # lasts (count it in max_connections and a pooler's size).
-            with contextlib.suppress(DatabaseError, InterfaceError):
-                connection.close()
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self._batches.put(None)
-        self._thread.join()
-        if exc_type is None:
-            self._raise_failure()
-        elif self._error is not None:  # the claim's own failure is raised; say this one too
-            logger.error("publishing a burst failed as well", exc_info=self._error)
-
-    def _raise_failure(self) -> None:
-        if self._error is not None:
-            raise self._error
 
 
 class _AlwaysLeader:
@@ -401,18 +346,15 @@ class EventScheduler(DatabaseScheduler):
             connection.close()
 
     def _dispatch_due(self, now: datetime) -> None:
+        # Claim and publish in turn. Publishing a batch in a thread while the
+        # next is claimed was tried and measured (benchmarks/burst_inprocess.py):
+        # both halves are mostly Python, so the GIL made the overlap no faster.
         batch_size = settings.SCHEDULING_BEAT_BATCH_SIZE
-        batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
-        if len(batch) < batch_size:
-            self._publish(batch)  # the usual tick: one batch, no thread
-            return
-        # A burst: each batch is published while the next is claimed, so the
-        # database's time and the broker's overlap instead of adding up.
-        with _BackgroundPublisher(self._publish) as publisher:
-            while len(batch) == batch_size:
-                publisher.put(batch)
-                batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
-            publisher.put(batch)
+        while True:
+            batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
+            self._publish(batch)
+            if len(batch) < batch_size:
+                return
 
     def _recover_lapsed(self, now: datetime) -> None:
         """Publish again the occurrences whose holder let the lease lapse."""

@@ -85,7 +85,7 @@ def test_everything_due_is_published_in_one_tick_in_batches(scheduler, published
     assert Occurrence.objects.filter(status=OccurrenceStatus.SENT).count() == 25
 
 
-def test_a_burst_is_published_while_beat_claims_its_next_batch(
+def test_a_burst_of_several_batches_is_published_once_each_in_one_tick(
     scheduler, published, settings
 ) -> None:
     settings.SCHEDULING_BEAT_BATCH_SIZE = 10

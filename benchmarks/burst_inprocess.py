@@ -1,0 +1,135 @@
+"""A burst's claim and publish loop alone, in one process: where beat's time goes.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/burst_dev \\
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/4 \\
+        .venv/bin/python benchmarks/burst_inprocess.py [--events 10000] [--overlap]
+        [--batch 500] [--profile]
+
+Migrates the database, writes ``--events`` one-offs through ``schedule_events``, moves
+them all to one instant a second ago, empties the broker's database, then runs what
+beat's ``_dispatch_due`` runs: claim a batch, publish it, until none is left (with
+``--overlap``, each batch is published in a thread while the next is claimed: an
+alternative tried and measured, not what beat does), and waits until every message is in the ``backend-events`` list. Prints the
+seconds spent claiming, publishing and in all (until the last message is in Redis).
+No beat loop, no wake-up, no other events in the table: the floor of beat's own part of
+``beat_bench.py``'s burst. The broker's database is flushed: give it one of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--overlap", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="pyinstrument, to stdout")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    os.environ.setdefault("VAR_DIR", "/tmp/burst-inprocess")
+    import django
+
+    django.setup()
+    import redis
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from project.celery import app
+    from scheduling import schedule_events
+    from scheduling.models import ScheduledEvent
+    from scheduling.services import occurrences
+    from scheduling.services.publishing import publish
+
+    call_command("migrate", verbosity=0)
+    ScheduledEvent.objects.filter(entity_id__startswith="burst-").delete()
+    when = timezone.now() - timedelta(seconds=1)
+    schedule_events(
+        [
+            {
+                "event_type": "DATA_CLEANUP",
+                "entity_id": f"burst-{i}",
+                "scheduled_time": when + timedelta(hours=1),
+                "resource_timezone": "UTC",
+                "user_timezone": "UTC",
+                "payload": {"days_to_keep": 1},
+            }
+            for i in range(args.events)
+        ]
+    )
+    ScheduledEvent.objects.filter(entity_id__startswith="burst-").update(next_run_at=when)
+    broker = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    broker.flushdb()
+    spent = {"claim": 0.0, "publish": 0.0}
+    now = timezone.now()
+
+    def timed_publish(batch: list[occurrences.Dispatch], producer: object) -> None:
+        started = time.perf_counter()
+        publish(batch, app=app, producer=producer)  # type: ignore[arg-type]
+        spent["publish"] += time.perf_counter() - started
+
+    def claim() -> list[occurrences.Dispatch]:
+        started = time.perf_counter()
+        batch = occurrences.claim_due_occurrences(now=now, limit=args.batch)
+        spent["claim"] += time.perf_counter() - started
+        return batch
+
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler()
+        profiler.start()
+    total = 0
+    with app.producer_or_acquire() as producer:
+        started = time.perf_counter()
+        if not args.overlap:
+            while True:
+                batch = claim()
+                timed_publish(batch, producer)
+                total += len(batch)
+                if len(batch) < args.batch:
+                    break
+        else:
+            batches: queue.Queue[list[occurrences.Dispatch] | None] = queue.Queue(maxsize=1)
+
+            def publish_in_turn() -> None:
+                while (batch := batches.get()) is not None:
+                    timed_publish(batch, producer)
+
+            thread = threading.Thread(target=publish_in_turn)
+            thread.start()
+            while True:
+                batch = claim()
+                total += len(batch)
+                batches.put(batch)
+                if len(batch) < args.batch:
+                    break
+            batches.put(None)
+            thread.join()
+        while sum(broker.llen(k) for k in broker.scan_iter(match="backend-events*")) < total:
+            time.sleep(0.001)
+        wall = time.perf_counter() - started
+    if profiler is not None:
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False))
+    mode = "overlapped" if args.overlap else "in turn, as beat does"
+    print(
+        f"{total} events, {mode}: claim {spent['claim']:.2f} s, publish {spent['publish']:.2f} s,"
+        f" all in the broker after {wall:.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
