@@ -249,8 +249,10 @@ class EventScheduler(DatabaseScheduler):
         # only when it asked to, as stock beat's own loop does, though beat
         # ticks more often for events: half of an idle tick on SQLite, and
         # nothing read at all while listening.
+        # Until the stock schedule is set up (a database away at start), every
+        # tick tries again.
         left = self._stock_at - time.monotonic()
-        if left > 0:
+        if self._stock_ready and left > 0:
             return left
         try:
             if not self._stock_ready:
