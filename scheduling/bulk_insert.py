@@ -201,11 +201,21 @@ def _insert_statements(
             [list(column) for column in zip(*rows, strict=True)],
         )
         return
-    row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    per_statement = max(1, min(_MAX_VALUES_ROWS, _max_parameters() // len(fields)))
+    for _start, sql, params in _values_statements(table, columns, len(fields), rows):
+        yield sql, params
+
+
+def _values_statements(
+    table: str, columns: str, width: int, rows: list[list[Any]]
+) -> Iterator[tuple[int, str, list[Any]]]:
+    """Multi-row ``INSERT … VALUES`` statements, as many rows each as the parameter
+    limit allows; with the index of each statement's first row."""
+    row_marks = "(" + ", ".join(["%s"] * width) + ")"
+    per_statement = max(1, min(_MAX_VALUES_ROWS, _max_parameters() // width))
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
         yield (
+            start,
             f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_marks] * len(chunk))}",  # noqa: S608
             [value for row in chunk for value in row],
         )
@@ -416,17 +426,10 @@ def _insert_values(
     """Multi-row ``INSERT ... VALUES``, setting each instance's generated id if ``returning``."""
     table, columns = _table_and_columns(model, fields)
     pk = connection.ops.quote_name(_pk_column(model))
-    row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
     tail = f" RETURNING {pk}" if returning else ""
     with connection.cursor() as cursor:
-        per_statement = max(1, min(_MAX_VALUES_ROWS, _max_parameters() // len(fields)))
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            values = ", ".join([row_marks] * len(chunk))
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {values}{tail}",  # noqa: S608
-                [value for row in chunk for value in row],
-            )
+        for start, sql, params in _values_statements(table, columns, len(fields), rows):
+            cursor.execute(sql + tail, params)
             if returning:
                 # In the order of VALUES, as Django's bulk_create relies on too.
                 for obj, (new_id,) in zip(objs[start:], cursor.fetchall(), strict=False):

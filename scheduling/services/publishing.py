@@ -83,7 +83,6 @@ class _EventMessages:
         self.headers, self.properties, body, self.sent_event = template
         self.embed = body[2]
         queue = app.amqp.queues[EVENT_QUEUE]
-        self.queue = queue
         # As Celery publishes to a direct exchange: the default exchange, the
         # queue's name as routing key.
         direct = queue.exchange.type == "direct"
