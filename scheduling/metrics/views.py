@@ -7,6 +7,7 @@ no session answers 401, a wrong token or a non-staff user 403.
 
 from __future__ import annotations
 
+import glob
 import os
 import secrets
 from collections.abc import Iterable
@@ -60,6 +61,28 @@ class _ThisProcess(Collector):
         return REGISTRY.collect()
 
 
+class _SharedFiles(multiprocess.MultiProcessCollector):
+    """prometheus_client's collector of every process's files, but for those still empty.
+
+    A process makes its file and only then sizes it; a scrape in between
+    read no bytes, and the whole scrape failed with ``struct.error`` (an
+    answer 500, every series lost), and for good if the process died in
+    that instant (prometheus/client_python#1199, open as of 0.26.0). An
+    empty file holds no value yet: leaving it out loses nothing.
+    """
+
+    def collect(self) -> Iterable[Metric]:
+        files = [f for f in glob.glob(os.path.join(self._path, "*.db")) if _has_bytes(f)]
+        return self.merge(files, accumulate=True)
+
+
+def _has_bytes(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except FileNotFoundError:  # gone since the listing: a dead process's live gauge
+        return False
+
+
 def scrape_registry() -> CollectorRegistry:
     """Every process's series (or this one's) and the database-derived ones."""
     registry = CollectorRegistry(auto_describe=False)
@@ -68,7 +91,7 @@ def scrape_registry() -> CollectorRegistry:
         # Emptied (or not made yet) before the processes start: no files, no series.
         os.makedirs(path, exist_ok=True)
         reap_dead_processes(path)
-        multiprocess.MultiProcessCollector(registry, path=path)
+        _SharedFiles(registry, path=path)
     else:
         registry.register(_ThisProcess())
     registry.register(DatabaseCollector())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from scheduling.metrics.collector import status_counts
@@ -246,3 +248,21 @@ def test_a_scrape_drops_the_live_gauges_of_dead_processes(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"counter_{dead_pid}.db", f"gauge_livemax_{os.getpid()}.db"]
     )
+
+
+def test_a_file_a_process_has_made_but_not_sized_yet_is_left_out(
+    client: Client, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A process makes its file, then sizes it; a scrape in between must still answer."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    sized = MmapedDict(str(tmp_path / "counter_1.db"))
+    sized.write_value(
+        json.dumps(["scheduling_demo_total", "scheduling_demo_total", {}, "A demo."]), 3.0, 0.0
+    )
+    sized.close()
+    (tmp_path / "histogram_2.db").write_bytes(b"")  # made, not sized yet
+
+    response = scrape(client)
+
+    assert response.status_code == 200
+    assert value(response, "scheduling_demo_total") == 3.0
