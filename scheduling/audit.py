@@ -77,7 +77,8 @@ def entries(
     actor = current_actor()
     now = timezone.now()
     return [
-        AuditEntry(
+        bulk_insert.build(
+            AuditEntry,
             at=now,
             actor_type=actor.type,
             actor=actor.name[:150],

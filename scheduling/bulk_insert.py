@@ -29,7 +29,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import AutoField, Field, Model
@@ -68,6 +68,28 @@ _MAX_VALUES_ROWS = 1000
 # From this many rows, COPY on PostgreSQL; below, one INSERT ... VALUES (one
 # round trip, where ids from the sequence and a COPY are two).
 FROM_ROWS = 50
+
+
+M = TypeVar("M", bound=Model)
+
+
+def build(model: type[M], **values: Any) -> M:
+    """``model(**values)``, unsaved, built the way Django builds rows it reads.
+
+    Django's ``Model.__init__`` with keyword arguments looks each one up
+    among the fields; with every column's value in field order it only sets
+    them, a third of the time (24 against 76 µs for a ``PeriodicTask``
+    here), which at 10,000 events of four rows each is a tenth of a bulk
+    call. Columns not given take their field's default, as they would.
+    """
+    return model(
+        *[values[name] if name in values else default() for name, default in _columns(model)]
+    )
+
+
+@functools.cache
+def _columns(model: type[Model]) -> list[tuple[str, Callable[[], Any]]]:
+    return [(field.attname, field.get_default) for field in model._meta.concrete_fields]
 
 
 def insert(objs: Sequence[Model], *, ids: bool = True) -> None:

@@ -56,6 +56,9 @@ class EventSpec:
     payload: dict[str, Any]  # as it will be stored and read back (a JSON round trip)
     rule: Rule | None
     idempotency_key: str | None
+    # A recurring event's first firing after the instant it is written at, as
+    # found when its rule was checked (None for a one-off).
+    first_fire: datetime | None = None
 
     @property
     def recurrence(self) -> dict[str, Any] | None:
@@ -98,7 +101,7 @@ def build_event_spec(
     else:
         check_zone(errors, "execution_timezone", execution_timezone)
     stored_payload = _check_payload(errors, payload)
-    rule = _check_recurrence(errors, recurrence, when, execution_timezone, now)
+    rule, first = _check_recurrence(errors, recurrence, when, execution_timezone, now)
     if errors:
         raise EventValidationError(errors)
     assert when is not None
@@ -114,6 +117,7 @@ def build_event_spec(
         payload=stored_payload,
         rule=rule,
         idempotency_key=str(idempotency_key) if idempotency_key is not None else None,
+        first_fire=first,
     )
 
 
@@ -230,33 +234,33 @@ def _check_recurrence(
     when: datetime | None,
     default_tz: object,
     now: datetime,
-) -> Rule | None:
+) -> tuple[Rule | None, datetime | None]:
+    """The rule and its first firing after ``now``; (None, None) with errors if it has none."""
     if recurrence is None or when is None:
-        return None
+        return None, None
     tz = default_tz if is_valid_timezone(default_tz) else "UTC"
     try:
         rule = parse_recurrence(recurrence, start=when, default_timezone=str(tz))
     except RecurrenceError as exc:
         errors.update(exc.errors)
-        return None
+        return None, None
+    # As the event's first next_run_at is computed: a firing at ``now`` counts.
+    after = now - timedelta(microseconds=1)
     try:
-        never = _never_fires(rule, now)
+        first = first_fire(rule, after=after)
+        never = {} if first is not None else _why_never(rule, after)
     except RecurrenceError:
         # Defensive: parse_recurrence refuses the calendars cron cannot
         # match; its message would name the crontab, which callers never see.
         never = {"recurrence": "never fires: no date matches its days and months"}
     if never:
         errors.update(never)
-        return None
-    return rule
+        return None, None
+    return rule, first
 
 
-def _never_fires(rule: Rule, now: datetime) -> dict[str, str]:
-    """Why a new event with this rule would never fire, by field; empty if it fires."""
-    # As the event's first next_run_at is computed: a firing at ``now`` counts.
-    after = now - timedelta(microseconds=1)
-    if first_fire(rule, after=after) is not None:
-        return {}
+def _why_never(rule: Rule, after: datetime) -> dict[str, str]:
+    """Why a new event with this rule, which has no firing after ``after``, never fires."""
     # count cannot be why (nothing has fired yet): it is the exclusions, until,
     # or the calendar. Asked again without each only if there is one: a
     # calendar that matches nothing costs thousands of candidate dates to find out.

@@ -60,7 +60,9 @@ def unsaved_periodic_tasks(
         for spec, event_id in zip(specs, event_ids, strict=True)
     ]
     one_offs = [(task, spec) for task, spec in zip(tasks, specs, strict=True) if spec.rule is None]
-    clocks = [ClockedSchedule(clocked_time=spec.scheduled_time) for _, spec in one_offs]
+    clocks = [
+        bulk_insert.build(ClockedSchedule, clocked_time=spec.scheduled_time) for _, spec in one_offs
+    ]
     bulk_insert.insert(clocks)
     for (task, _), clock in zip(one_offs, clocks, strict=True):
         task.clocked = clock
@@ -74,7 +76,8 @@ def unsaved_periodic_tasks(
 
 def _unsaved_periodic_task(spec: EventSpec, event_id: uuid.UUID) -> PeriodicTask:
     rule = spec.rule
-    return PeriodicTask(
+    return bulk_insert.build(
+        PeriodicTask,
         name=periodic_task_name(spec, event_id),
         task=EVENT_TASK_NAME,
         kwargs=json.dumps({"event_id": str(event_id)}),
@@ -85,8 +88,6 @@ def _unsaved_periodic_task(spec: EventSpec, event_id: uuid.UUID) -> PeriodicTask
         expires=rule.until if rule else None,
         enabled=True,
         description=f"{spec.event_type} for {spec.entity_id} (service {spec.service_id})",
-        # Given, not left to their defaults: a foreign key's default costs a
-        # lookup per instance, a tenth of a batch's time in PeriodicTask().
         interval_id=None,
         solar_id=None,
         clocked_id=None,

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
+import uuid
+import zoneinfo
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django_celery_beat.models import CrontabSchedule
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
-from scheduling import IdempotencyConflict, schedule_event, schedule_events
+from scheduling import (
+    IdempotencyConflict,
+    bulk_insert,
+    calendar,
+    policies,
+    registry,
+    schedule_event,
+    schedule_events,
+)
 from scheduling.models import AuditAction, AuditEntry, ScheduledEvent
 from scheduling.services import duplicates
 from tests.conftest import event_kwargs
@@ -376,3 +387,121 @@ def test_bulk_inserts_store_uuids_as_django_does_on_sqlite() -> None:
     convert, _ = _converter(field, "sqlite", utc=True) or (None, False)
     assert convert is not None
     assert convert(value) == field.get_db_prep_save(value, connection)
+
+
+class TestWhatIsWrittenWithoutFullClean:
+    """The write path trusts build_event_spec's checks instead of Model.full_clean()."""
+
+    def test_events_at_every_limit_are_what_full_clean_accepts(self, frozen_now) -> None:
+        longest_zone = max(zoneinfo.available_timezones(), key=len)
+        events = schedule_events(
+            [
+                one_off(
+                    0,
+                    entity_id="e" * 128,
+                    service_id="s" * 64,
+                    idempotency_key="k" * 255,
+                    resource_timezone=longest_zone,
+                    user_timezone=longest_zone,
+                    execution_timezone=longest_zone,
+                ),
+                recurring(9, 0, "Australia/Lord_Howe", "rule-1"),
+                one_off(1, payload={"text": "é" * 1000, "nested": [[[{"a": None}]]]}),
+            ]
+        )
+
+        for event in ScheduledEvent.objects.filter(pk__in=[e.pk for e in events]):
+            event.full_clean()  # raises ValidationError naming any field it refuses
+
+    @pytest.mark.parametrize(
+        ("zone", "first"),
+        [
+            # 02:30 does not exist on 2027-03-14 in New York: just after the gap.
+            ("America/New_York", datetime(2027, 3, 14, 2, 30)),
+            # 01:30 happens twice on 2027-11-07 in New York: the first of the two.
+            ("America/New_York", datetime(2027, 11, 7, 1, 30)),
+            # Lord Howe moves by 30 minutes; 02:15 is in its gap on 2027-10-03.
+            ("Australia/Lord_Howe", datetime(2027, 10, 3, 2, 15)),
+            ("Asia/Kolkata", datetime(2027, 1, 1, 9, 0)),
+        ],
+    )
+    def test_a_recurring_events_first_run_is_its_beat_rows_next_slot(
+        self, frozen_now, zone: str, first: datetime
+    ) -> None:
+        # The first run comes from the rule checked at validation; the beat
+        # row (the calendar beat reads afterwards) must agree to the microsecond.
+        [event] = schedule_events(
+            [
+                event_kwargs(
+                    entity_id="rule",
+                    scheduled_time=first.replace(tzinfo=ZoneInfo(zone)),
+                    resource_timezone=zone,
+                    recurrence={"frequency": "DAILY"},
+                )
+            ]
+        )
+
+        stored = ScheduledEvent.objects.select_related("periodic_task__crontab").get(pk=event.pk)
+        from_beat_row = calendar.next_run_from_beat_row(
+            stored, after=frozen_now - timedelta(microseconds=1)
+        )
+        assert stored.next_run_at == from_beat_row
+        assert stored.next_run_at is not None
+        assert stored.next_run_at > frozen_now
+
+    def test_a_type_with_jitter_starts_off_its_slot_by_its_offset(
+        self, frozen_now, monkeypatch
+    ) -> None:
+        declared = registry.get("APPOINTMENT_REMINDER")
+        assert declared is not None
+        monkeypatch.setitem(
+            registry._TYPES,
+            declared.name,
+            dataclasses.replace(declared, jitter=timedelta(minutes=10)),
+        )
+        [event] = schedule_events([recurring(9, 0, "Europe/London", "jittered")])
+
+        offset = policies.jitter_offset(event)
+        slot = datetime(2026, 12, 2, 9, 0, tzinfo=ZoneInfo("Europe/London"))
+        assert offset > timedelta(0)
+        assert ScheduledEvent.objects.get(pk=event.pk).next_run_at == slot + offset
+
+
+class TestBuild:
+    """bulk_insert.build(model, **values) is model(**values), built positionally."""
+
+    @pytest.mark.parametrize(
+        ("model", "values"),
+        [
+            (
+                PeriodicTask,
+                {"name": "n", "task": "t", "kwargs": "{}", "one_off": True, "clocked_id": None},
+            ),
+            (ClockedSchedule, {"clocked_time": datetime(2027, 1, 1, tzinfo=UTC)}),
+            (
+                ScheduledEvent,
+                {
+                    "event_type": "APPOINTMENT_REMINDER",
+                    "entity_id": "appt-1",
+                    "payload": {"a": [1]},
+                    "recurrence": None,
+                },
+            ),
+            (AuditEntry, {"action": AuditAction.SCHEDULE, "target": "x", "details": {"k": 1}}),
+        ],
+    )
+    def test_every_column_is_as_keyword_construction_sets_it(self, model, values) -> None:
+        built = bulk_insert.build(model, **values)
+        expected = model(**values)
+
+        columns = [f.attname for f in model._meta.concrete_fields]
+        differ = {
+            name: (getattr(built, name), getattr(expected, name))
+            for name in columns
+            # A callable default (a new UUID) differs each call, as it must.
+            if name != "id" or "id" in values
+            if getattr(built, name) != getattr(expected, name)
+        }
+        assert differ == {}
+        assert built._state.adding
+        assert built.pk is None or isinstance(built.pk, uuid.UUID)
