@@ -49,7 +49,12 @@ def beat_app() -> Celery:
     """A Celery app configured like the project's, on an in-memory broker."""
     app = Celery("beat-test", set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
-    app.conf.broker_url = "memory://"
+    # Celery copied the settings' URL into the read and write URLs already
+    # (publishing uses the write one), and the settings name a Redis
+    # transport class for a Redis URL: all of them, or the PostgreSQL pass
+    # publishes to its Redis and the default pass to its broker folder.
+    app.conf.broker_url = app.conf.broker_read_url = app.conf.broker_write_url = "memory://"
+    app.conf.broker_transport = None
     app.conf.broker_transport_options = {}
     # The memory broker is one per process: start every test with an empty queue.
     with app.connection_for_write() as conn, contextlib.suppress(Exception):

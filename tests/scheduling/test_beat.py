@@ -32,6 +32,13 @@ def due_now(**overrides: Any) -> ScheduledEvent:
     return schedule_event(**event_kwargs(scheduled_time=when, **overrides))
 
 
+def test_the_beat_app_of_these_tests_publishes_to_its_own_memory_broker(beat_app) -> None:
+    # Not to the run's broker (Redis db 15, the default's broker folder), which
+    # other tests and processes read.
+    with beat_app.connection_for_write() as conn:
+        assert conn.transport.driver_type == "memory"
+
+
 def test_a_due_one_off_is_published_once_on_the_events_queue(scheduler, published) -> None:
     event = due_now()
     scheduler.tick()
