@@ -9,11 +9,17 @@ and Celery's publish signals and retry policy apply as they do to
 ``send_task``. The ``task-sent`` events (``task_send_sent_event``) go out as
 one list per batch, the form Celery's own event receivers (Flower,
 celery-exporter) read for buffered events, instead of one message each.
+
+On a Redis broker the messages skip kombu's per-message work too: each is
+filled into the Redis entry kombu would write (``scheduling.services.redis_lane``),
+where nothing else (a ``before_task_publish`` receiver, compression, a
+queue with ``x-expires``) asks for kombu.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, signals
@@ -21,7 +27,8 @@ from django.utils import timezone
 from kombu import Producer
 
 from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
-from scheduling.services import occurrences
+from scheduling.services import occurrences, redis_lane
+from scheduling.services.redis_lane import RedisLane
 
 PIPELINE_SIZE = 500
 
@@ -43,12 +50,18 @@ def publish(
     messages = _EventMessages(app)
     with app.producer_or_acquire(producer) as active:
         sent_events: list[dict[str, Any]] | None = [] if messages.sent_event else None
-        # On Redis, kombu pipelines the batch (one round trip per
-        # PIPELINE_SIZE messages instead of one per message); other
-        # transports publish one by one.
-        with active.batch(max_size=PIPELINE_SIZE):
-            for dispatch in dispatches:
-                messages.publish(dispatch, active, sent_events)
+        lane = messages.redis_lane(active)
+        if lane is not None:
+            with lane.pipeline() as push:
+                for dispatch in dispatches:
+                    messages.push(dispatch, push, sent_events)
+        else:
+            # On Redis, kombu pipelines the batch (one round trip per
+            # PIPELINE_SIZE messages instead of one per message); other
+            # transports publish one by one.
+            with active.batch(max_size=PIPELINE_SIZE):
+                for dispatch in dispatches:
+                    messages.publish(dispatch, active, sent_events)
         # After the messages they tell of, never before.
         if sent_events:
             _send_task_sent_events(app, active, sent_events)
@@ -82,35 +95,29 @@ class _EventMessages:
         )
         self.headers, self.properties, body, self.sent_event = template
         self.embed = body[2]
-        queue = app.amqp.queues[EVENT_QUEUE]
+        self.queue = app.amqp.queues[EVENT_QUEUE]
         # As Celery publishes to a direct exchange: the default exchange, the
         # queue's name as routing key.
-        direct = queue.exchange.type == "direct"
-        self.exchange = "" if direct else queue.exchange.name
-        self.routing_key = EVENT_QUEUE if direct else queue.routing_key
+        direct = self.queue.exchange.type == "direct"
+        self.exchange = "" if direct else self.queue.exchange.name
+        self.routing_key = EVENT_QUEUE if direct else self.queue.routing_key
         self.publish_options: dict[str, Any] = {
             "serializer": conf.task_serializer,
             "compression": conf.task_compression,
-            "delivery_mode": queue.exchange.delivery_mode or conf.task_default_delivery_mode,
+            "delivery_mode": self.queue.exchange.delivery_mode or conf.task_default_delivery_mode,
             "retry": conf.task_publish_retry,
             "retry_policy": dict(conf.task_publish_retry_policy or {}),
         }
         # On every message, as send_task does: kombu declares once per
         # connection, so one that a retry reconnected declares it again.
-        self.declare = [queue]
+        self.declare = [self.queue]
 
-    def publish(
-        self,
-        dispatch: occurrences.Dispatch,
-        producer: Producer,
-        sent_events: list[dict[str, Any]] | None,
-    ) -> None:
-        task_id = dispatch.task_id
-        kwargs = {"event_id": dispatch.event_id, "occurrence_id": dispatch.occurrence_id}
-        kwargs_repr = repr(kwargs)
-        root_id = self.root_id or task_id
+    def message(
+        self, *, task_id: str, root_id: str, kwargs_repr: str, event_id: str, occurrence_id: str
+    ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        """The body, headers and properties of one message."""
         headers = {**self.headers, "id": task_id, "root_id": root_id, "kwargsrepr": kwargs_repr}
-        body = ((), kwargs, self.embed)
+        body = ((), {"event_id": event_id, "occurrence_id": occurrence_id}, self.embed)
         # send_task copies the reprs into the properties too.
         properties = {
             **self.properties,
@@ -118,11 +125,82 @@ class _EventMessages:
             "argsrepr": "()",
             "kwargsrepr": kwargs_repr,
         }
+        return body, headers, properties
+
+    def redis_lane(self, producer: Producer) -> RedisLane | None:
+        """The Redis lane for these messages, or None where kombu must publish them."""
+        if signals.before_task_publish.receivers:
+            # A receiver may change each message in place: kombu lays each out.
+            return None
+        marks = redis_lane.MARKS
+        body, headers, properties = self.message(
+            task_id=marks.task_id,
+            root_id=marks.root_id,
+            kwargs_repr=marks.kwargs_repr,
+            event_id=marks.event_id,
+            occurrence_id=marks.occurrence_id,
+        )
+        return redis_lane.open_lane(
+            producer,
+            queue=self.queue,
+            exchange=self.exchange,
+            body=body,
+            headers=headers,
+            properties=properties,
+            options=self.publish_options,
+            max_size=PIPELINE_SIZE,
+        )
+
+    def push(
+        self,
+        dispatch: occurrences.Dispatch,
+        push: Callable[..., None],
+        sent_events: list[dict[str, Any]] | None,
+    ) -> None:
+        """Publish one message down the Redis lane."""
+        task_id = dispatch.task_id
+        root_id = self.root_id or task_id
+        kwargs_repr = _kwargs_repr(dispatch)
+        push(
+            task_id=task_id,
+            root_id=root_id,
+            kwargs_repr=kwargs_repr,
+            event_id=dispatch.event_id,
+            occurrence_id=dispatch.occurrence_id,
+        )
+        if signals.after_task_publish.receivers:
+            body, headers, _ = self.message(
+                task_id=task_id,
+                root_id=root_id,
+                kwargs_repr=kwargs_repr,
+                event_id=dispatch.event_id,
+                occurrence_id=dispatch.occurrence_id,
+            )
+            self._published(body, headers)
+        self._sent(task_id, root_id, kwargs_repr, sent_events)
+
+    def publish(
+        self,
+        dispatch: occurrences.Dispatch,
+        producer: Producer,
+        sent_events: list[dict[str, Any]] | None,
+    ) -> None:
+        """Publish one message through kombu."""
+        task_id = dispatch.task_id
+        root_id = self.root_id or task_id
+        kwargs_repr = _kwargs_repr(dispatch)
+        body, headers, properties = self.message(
+            task_id=task_id,
+            root_id=root_id,
+            kwargs_repr=kwargs_repr,
+            event_id=dispatch.event_id,
+            occurrence_id=dispatch.occurrence_id,
+        )
         if signals.before_task_publish.receivers:
             # A receiver may change the message in place: its nested values
             # must be this message's own, not the template's.
             headers = copy.deepcopy(headers)
-            body = ((), kwargs, dict(self.embed))
+            body = (body[0], body[1], dict(self.embed))
             signals.before_task_publish.send(
                 sender=EVENT_TASK_NAME,
                 body=body,
@@ -143,13 +221,25 @@ class _EventMessages:
             **properties,
         )
         if signals.after_task_publish.receivers:
-            signals.after_task_publish.send(
-                sender=EVENT_TASK_NAME,
-                body=body,
-                headers=headers,
-                exchange=self.exchange,
-                routing_key=self.routing_key,
-            )
+            self._published(body, headers)
+        self._sent(task_id, root_id, kwargs_repr, sent_events)
+
+    def _published(self, body: Any, headers: dict[str, Any]) -> None:
+        signals.after_task_publish.send(
+            sender=EVENT_TASK_NAME,
+            body=body,
+            headers=headers,
+            exchange=self.exchange,
+            routing_key=self.routing_key,
+        )
+
+    def _sent(
+        self,
+        task_id: str,
+        root_id: str,
+        kwargs_repr: str,
+        sent_events: list[dict[str, Any]] | None,
+    ) -> None:
         if self.sent_event is not None and sent_events is not None:
             sent_events.append(
                 {
@@ -162,6 +252,10 @@ class _EventMessages:
                     "routing_key": self.routing_key,
                 }
             )
+
+
+def _kwargs_repr(dispatch: occurrences.Dispatch) -> str:
+    return repr({"event_id": dispatch.event_id, "occurrence_id": dispatch.occurrence_id})
 
 
 def _send_task_sent_events(app: Celery, producer: Producer, events: list[dict[str, Any]]) -> None:

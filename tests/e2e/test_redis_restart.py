@@ -12,7 +12,6 @@ the worker (see scheduling/redis_transport.py).
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +19,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import redis
 from celery import Celery
 from django.utils import timezone
 from kombu import Connection
@@ -30,6 +28,7 @@ from scheduling.models import Occurrence, OccurrenceStatus, ScheduledEvent
 from scheduling.services.beat_rows import EVENT_QUEUE, EVENT_TASK_NAME
 from tests.conftest import event_kwargs
 from tests.e2e.conftest import BEAT_ARGS, WORKER_ARGS, Processes, free_port, wait_until
+from tests.redis_server import RedisServer
 
 pytestmark = [
     pytest.mark.e2e,
@@ -39,43 +38,6 @@ pytestmark = [
 
 RESTARTS = 4
 CONNECTION_LOST = "Connection to broker lost"
-
-
-class RedisServer:
-    """One redis-server process on ``port``, no persistence: a restart empties it."""
-
-    def __init__(self, port: int, log: Path) -> None:
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        argv += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-            finally:
-                client.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: what a service manager's restart sends
-            self.proc.wait(timeout=10)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 @pytest.fixture
