@@ -12,7 +12,8 @@ worker sees):
 - send_task: ``Celery.send_task`` for each, in kombu's producer batch (what beat
   did before its messages were built from a template);
 - ours: ``scheduling.services.publishing.publish`` without marking anything sent
-  (no database), with and without ``task-sent`` events.
+  (no database), with and without ``task-sent`` events: on Redis, the Redis lane
+  (``scheduling.services.redis_lane``).
 
 Messages/s, the median of ``--runs``. Nothing here is asserted.
 """

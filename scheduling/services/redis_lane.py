@@ -35,7 +35,6 @@ from kombu import Producer, Queue
 from kombu.entity import maybe_delivery_mode
 from kombu.exceptions import BatchPublishError  # type: ignore[attr-defined]  # kombu 5.6+, no stub yet
 from kombu.serialization import dumps as serialize
-from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps as json_dumps
 
 logger = logging.getLogger(__name__)
@@ -77,9 +76,7 @@ class RedisLane:
     ``pipeline`` then pushes message after message with only the ids new.
     """
 
-    def __init__(
-        self, channel: kombu_redis.Channel, key: str, entry: str, body: str, max_size: int
-    ) -> None:
+    def __init__(self, channel: Any, key: str, entry: str, body: str, max_size: int) -> None:
         self.channel = channel
         self.key = key
         self._entry = entry
@@ -158,6 +155,13 @@ def open_lane(
     ``retry`` and ``retry_policy`` the caller would give ``Producer.publish``.
     Declares the queue, as kombu does before a publish.
     """
+    transport = producer.connection.transport if producer.connection is not None else None
+    if getattr(transport, "driver_type", None) != "redis":
+        return None
+    # Imported only for a Redis broker: kombu's Redis transport needs redis-py,
+    # which a project on another broker may not have.
+    from kombu.transport import redis as kombu_redis
+
     if not isinstance(producer.channel, kombu_redis.Channel):
         return None
     channel: Any = producer.channel  # kombu's stubs lack the Redis channel's internals
