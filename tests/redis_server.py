@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -47,3 +49,14 @@ class RedisServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+@contextmanager
+def running_redis(port: int, log: Path) -> Iterator[RedisServer]:
+    """A RedisServer started on ``port``, stopped at the end."""
+    server = RedisServer(port, log)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

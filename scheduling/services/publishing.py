@@ -158,26 +158,12 @@ class _EventMessages:
         sent_events: list[dict[str, Any]] | None,
     ) -> None:
         """Publish one message down the Redis lane."""
-        task_id = dispatch.task_id
-        root_id = self.root_id or task_id
-        kwargs_repr = _kwargs_repr(dispatch)
-        push(
-            task_id=task_id,
-            root_id=root_id,
-            kwargs_repr=kwargs_repr,
-            event_id=dispatch.event_id,
-            occurrence_id=dispatch.occurrence_id,
-        )
+        ids = self._ids(dispatch)
+        push(**ids)
         if signals.after_task_publish.receivers:
-            body, headers, _ = self.message(
-                task_id=task_id,
-                root_id=root_id,
-                kwargs_repr=kwargs_repr,
-                event_id=dispatch.event_id,
-                occurrence_id=dispatch.occurrence_id,
-            )
+            body, headers, _ = self.message(**ids)
             self._published(body, headers)
-        self._sent(task_id, root_id, kwargs_repr, sent_events)
+        self._sent(ids, sent_events)
 
     def publish(
         self,
@@ -186,16 +172,8 @@ class _EventMessages:
         sent_events: list[dict[str, Any]] | None,
     ) -> None:
         """Publish one message through kombu."""
-        task_id = dispatch.task_id
-        root_id = self.root_id or task_id
-        kwargs_repr = _kwargs_repr(dispatch)
-        body, headers, properties = self.message(
-            task_id=task_id,
-            root_id=root_id,
-            kwargs_repr=kwargs_repr,
-            event_id=dispatch.event_id,
-            occurrence_id=dispatch.occurrence_id,
-        )
+        ids = self._ids(dispatch)
+        body, headers, properties = self.message(**ids)
         if signals.before_task_publish.receivers:
             # A receiver may change the message in place: its nested values
             # must be this message's own, not the template's.
@@ -222,7 +200,7 @@ class _EventMessages:
         )
         if signals.after_task_publish.receivers:
             self._published(body, headers)
-        self._sent(task_id, root_id, kwargs_repr, sent_events)
+        self._sent(ids, sent_events)
 
     def _published(self, body: Any, headers: dict[str, Any]) -> None:
         signals.after_task_publish.send(
@@ -233,29 +211,31 @@ class _EventMessages:
             routing_key=self.routing_key,
         )
 
-    def _sent(
-        self,
-        task_id: str,
-        root_id: str,
-        kwargs_repr: str,
-        sent_events: list[dict[str, Any]] | None,
-    ) -> None:
+    def _ids(self, dispatch: occurrences.Dispatch) -> dict[str, str]:
+        """What varies from one message to the next: ``message``'s arguments."""
+        return {
+            "task_id": dispatch.task_id,
+            "root_id": self.root_id or dispatch.task_id,
+            "kwargs_repr": repr(
+                {"event_id": dispatch.event_id, "occurrence_id": dispatch.occurrence_id}
+            ),
+            "event_id": dispatch.event_id,
+            "occurrence_id": dispatch.occurrence_id,
+        }
+
+    def _sent(self, ids: dict[str, str], sent_events: list[dict[str, Any]] | None) -> None:
         if self.sent_event is not None and sent_events is not None:
             sent_events.append(
                 {
                     **self.sent_event,
-                    "uuid": task_id,
-                    "root_id": root_id,
-                    "kwargs": kwargs_repr,
+                    "uuid": ids["task_id"],
+                    "root_id": ids["root_id"],
+                    "kwargs": ids["kwargs_repr"],
                     "queue": EVENT_QUEUE,
                     "exchange": self.exchange,
                     "routing_key": self.routing_key,
                 }
             )
-
-
-def _kwargs_repr(dispatch: occurrences.Dispatch) -> str:
-    return repr({"event_id": dispatch.event_id, "occurrence_id": dispatch.occurrence_id})
 
 
 def _send_task_sent_events(app: Celery, producer: Producer, events: list[dict[str, Any]]) -> None:

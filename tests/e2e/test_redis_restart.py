@@ -28,7 +28,7 @@ from scheduling.models import Occurrence, OccurrenceStatus, ScheduledEvent
 from scheduling.services.beat_rows import EVENT_QUEUE, EVENT_TASK_NAME
 from tests.conftest import event_kwargs
 from tests.e2e.conftest import BEAT_ARGS, WORKER_ARGS, Processes, free_port, wait_until
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, running_redis
 
 pytestmark = [
     pytest.mark.e2e,
@@ -42,12 +42,8 @@ CONNECTION_LOST = "Connection to broker lost"
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), tmp_path / "redis.log")
-    server.start()
-    try:
+    with running_redis(free_port(), tmp_path / "redis.log") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

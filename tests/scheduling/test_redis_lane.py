@@ -26,19 +26,15 @@ from scheduling.services import redis_lane
 from scheduling.services.occurrences import Dispatch
 from scheduling.services.publishing import PIPELINE_SIZE, _EventMessages, publish
 from tests.e2e.conftest import free_port
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, running_redis
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), Path(tmp_path_factory.mktemp("lane")) / "redis.log")
-    server.start()
-    try:
+    with running_redis(free_port(), Path(tmp_path_factory.mktemp("lane")) / "redis.log") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
