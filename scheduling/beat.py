@@ -49,6 +49,7 @@ from scheduling.broker import QueueDepth
 from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
 from scheduling.leader import BeatLock, lock_for
 from scheduling.listener import DueWatch, Listener
+from scheduling.publish_behind import PublishBehind
 from scheduling.services import heartbeats, leases, occurrences
 from scheduling.services.publishing import publish
 
@@ -348,17 +349,25 @@ class EventScheduler(DatabaseScheduler):
             connection.close()
 
     def _dispatch_due(self, now: datetime) -> None:
-        # Claim and publish in turn. Publishing a batch in a thread while the
-        # next is claimed was tried and measured twice (benchmarks/burst_inprocess.py),
-        # the second time with messages from the Redis lane and the marks in
-        # the claim transactions: no faster either time (1.94 s against 1.87 s
-        # in turn, medians of 5), the GIL being held by one half or the other.
         batch_size = settings.SCHEDULING_BEAT_BATCH_SIZE
-        while True:
-            batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
+        batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
+        if len(batch) < batch_size or connection.vendor != "postgresql":
+            # Nothing more due (the usual tick: one publish, no thread), or
+            # SQLite, whose one writer at a time would make the claims and
+            # the thread's marks wait for each other.
             self._publish(batch)
-            if len(batch) < batch_size:
-                return
+            while len(batch) == batch_size:
+                batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
+                self._publish(batch)
+            return
+        # A burst: each batch published while the next is claimed
+        # (scheduling.publish_behind).
+        with PublishBehind(self._publish) as behind:
+            while True:
+                behind.put(batch)
+                if len(batch) < batch_size:
+                    return
+                batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
 
     def _recover_lapsed(self, now: datetime) -> None:
         """Publish again the occurrences whose holder let the lease lapse."""

@@ -108,6 +108,35 @@ def test_a_burst_of_several_batches_is_published_once_each_in_one_tick(
     assert {t.name for t in threading.enumerate()} == threads
 
 
+def test_a_burst_is_published_behind_its_claims_on_postgresql_only(
+    scheduler, published, settings, monkeypatch
+) -> None:
+    # PostgreSQL: a thread publishes each batch while the next is claimed
+    # (scheduling.publish_behind). SQLite (one writer at a time) and a tick
+    # with less than a batch due publish in turn.
+    import scheduling.beat
+
+    settings.SCHEDULING_BEAT_BATCH_SIZE = 10
+    publishers: list[str] = []
+    real_publish = scheduling.beat.publish
+
+    def recording(batch, **kwargs):
+        publishers.append(threading.current_thread().name)
+        real_publish(batch, **kwargs)
+
+    monkeypatch.setattr(scheduling.beat, "publish", recording)
+    when = timezone.now() - timedelta(seconds=1)
+    schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(25)])
+    scheduler.tick()
+    due_now(entity_id="alone")
+    scheduler.tick()
+
+    burst = "publish-behind" if connection.vendor == "postgresql" else "MainThread"
+    assert publishers == [burst, burst, burst, "MainThread"]
+    assert len({m["id"] for m in published}) == len(published) == 26
+    assert Occurrence.objects.filter(status=OccurrenceStatus.SENT).count() == 26
+
+
 def test_a_publish_failing_mid_burst_leaves_the_rest_claimed_for_recovery(
     scheduler, published, settings, monkeypatch
 ) -> None:
