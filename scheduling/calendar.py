@@ -62,8 +62,11 @@ def _next_slot(event: ScheduledEvent, *, after: datetime) -> datetime | None:
     task = event.periodic_task
     if task is None or not task.enabled:
         return None
-    if task.clocked_id is not None:
-        return task.clocked.clocked_time
+    # No query when the task has no clock; an unsaved clock counts (a new
+    # event's, inserted with its task in one statement).
+    clock = task.clocked
+    if clock is not None:
+        return clock.clocked_time
     if task.crontab_id is None:
         return None
     crontab = task.crontab

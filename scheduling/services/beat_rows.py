@@ -47,13 +47,16 @@ def create_periodic_tasks(
 
 
 def unsaved_periodic_tasks(
-    specs: Sequence[EventSpec], event_ids: Sequence[uuid.UUID]
+    specs: Sequence[EventSpec], event_ids: Sequence[uuid.UUID], *, insert_clocks: bool = True
 ) -> list[PeriodicTask]:
     """``create_periodic_tasks`` but for the tasks' own insert, left to the caller.
 
     Their calendars are written: each one-off's ClockedSchedule, and the
-    crontabs they share. A task's ``clocked_id`` is set, so that the event's
-    next run can be read from it before the task is inserted.
+    crontabs they share. A task's ``clocked`` is set, so that the event's
+    next run can be read from it before the task is inserted. With
+    ``insert_clocks`` false the clocks are left unsaved too, for a caller
+    that inserts each with its task in one statement
+    (``bulk_insert.insert_linked``).
     """
     tasks = [
         _unsaved_periodic_task(spec, event_id)
@@ -63,7 +66,8 @@ def unsaved_periodic_tasks(
     clocks = [
         bulk_insert.build(ClockedSchedule, clocked_time=spec.scheduled_time) for _, spec in one_offs
     ]
-    bulk_insert.insert(clocks)
+    if insert_clocks:
+        bulk_insert.insert(clocks)
     for (task, _), clock in zip(one_offs, clocks, strict=True):
         task.clocked = clock
     rules = [spec.rule for spec in specs if spec.rule is not None]

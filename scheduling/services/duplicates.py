@@ -79,6 +79,14 @@ def _find_one(spec: EventSpec) -> Existing:
     keyed: dict[KeyedKey, ScheduledEvent] = {}
     natural: dict[NaturalKey, ScheduledEvent] = {}
     sql = _one_query(connection.vendor, keyed=spec.idempotency_key is not None)
+    # Asked first through the driver alone: most calls find nothing, and a
+    # raw queryset spent 0.4 ms of Python on the empty answer. Only a match
+    # is read again as instances (within the transaction: a row changed in
+    # between is seen as it is then, as if the lookup had run then).
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.fetchone() is None:
+            return Existing(keyed={}, natural={})
     for event in ScheduledEvent.objects.raw(sql, params):
         if spec.idempotency_key is not None and event.idempotency_key == spec.idempotency_key:
             keyed[(event.service_id, event.idempotency_key)] = event

@@ -213,7 +213,10 @@ def _create_events(specs: list[EventSpec], *, now: datetime) -> list[ScheduledEv
     if not specs:
         return []
     ids = [uuid.uuid4() for _ in specs]
-    tasks = beat_rows.unsaved_periodic_tasks(specs, ids)
+    # One event (the API's usual call) on PostgreSQL: its clock, beat row,
+    # event and audit entry go in one statement, two round trips fewer.
+    linked = len(specs) == 1 and connection.vendor == "postgresql"
+    tasks = beat_rows.unsaved_periodic_tasks(specs, ids, insert_clocks=not linked)
     events = [
         _unsaved_event(spec, event_id, task)
         for spec, event_id, task in zip(specs, ids, tasks, strict=True)
@@ -227,7 +230,13 @@ def _create_events(specs: list[EventSpec], *, now: datetime) -> list[ScheduledEv
     entries = audit.entries(
         AuditAction.SCHEDULE, ((event.id, _audit_details(event)) for event in events)
     )
-    _insert(tasks, events, entries)
+    if linked:
+        clocks = [task.clocked for task in tasks if task.clocked is not None]
+        bulk_insert.insert_linked([*clocks, *tasks, *events, *entries])
+    else:
+        bulk_insert.insert(tasks)
+        bulk_insert.insert(events)
+        bulk_insert.insert(entries, ids=False)
     return events
 
 
@@ -241,17 +250,6 @@ def _first_run(event: ScheduledEvent, spec: EventSpec, *, now: datetime) -> date
     if spec.first_fire is not None and policies.jitter_offset(event) == timedelta(0):
         return spec.first_fire
     return calendar.next_run_from_beat_row(event, after=now - timedelta(microseconds=1))
-
-
-def _insert(tasks: list[Any], events: list[ScheduledEvent], entries: list[Any]) -> None:
-    if len(events) == 1 and connection.vendor == "postgresql":
-        # One event (the API's usual call): its beat row, the event and its
-        # audit entry in one statement, two round trips fewer.
-        bulk_insert.insert_linked([*tasks, *events, *entries])
-        return
-    bulk_insert.insert(tasks)
-    bulk_insert.insert(events)
-    bulk_insert.insert(entries, ids=False)
 
 
 def _audit_details(event: ScheduledEvent) -> dict[str, Any]:
