@@ -80,7 +80,9 @@ class PublishBehind:
                 if self._failure is None:
                     try:
                         self._publish(batch)
-                    except Exception as exc:  # noqa: BLE001 - handed to the caller
+                    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                        # Whatever it is: a thread that stopped taking batches
+                        # would leave the caller waiting on a full queue.
                         self._failure = exc
                 # After a failure the batches still handed over are taken and
                 # left: their claims' leases bring them back.

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/chaos.py [--database postgres|sqlite]
         [--broker redis|rabbitmq|filesystem] [--fault KIND ...] [--backlog N]
-        [--events 3000] [--window 120] [--kill-every 4] [--seed 1]
+        [--events 3000] [--window 120] [--kill-every 4] [--beat-batch N] [--seed 1]
 
 Books ``--events`` appointments, one participant each, whose 15-minute
 reminders fall over the next ``--window`` seconds (stretched to cover the
@@ -78,6 +78,9 @@ def _env(args: argparse.Namespace, database_url: str, broker_url: str) -> dict[s
         "SCHEDULING_SENT_REPUBLISH_SECONDS": str(args.sent_republish),
         # A killed worker's occurrence is published again after this long.
         "SCHEDULING_OCCURRENCE_LEASE_SECONDS": str(args.lease),
+        # Small batches make a backlog several: on PostgreSQL they are
+        # published behind the claims (scheduling.publish_behind).
+        **({"SCHEDULING_BEAT_BATCH_SIZE": str(args.beat_batch)} if args.beat_batch else {}),
         "VAR_DIR": str(args.workdir / "var"),
         "EMAIL_BACKEND": "scripts.chaos_mail.SlowFileBackend",
         "EMAIL_FILE_PATH": str(args.workdir / "mail"),
@@ -345,6 +348,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kill-every", type=float, default=4.0)
     parser.add_argument("--sent-republish", type=int, default=30)
     parser.add_argument("--lease", type=int, default=15)
+    parser.add_argument(
+        "--beat-batch", type=int, help="SCHEDULING_BEAT_BATCH_SIZE of the beats (default 500)"
+    )
     parser.add_argument("--settle-timeout", type=float, default=180.0)
     parser.add_argument("--name", default="run", help="suffix of the chaos_ database and vhost")
     parser.add_argument("--workdir", type=Path)

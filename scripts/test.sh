@@ -51,7 +51,8 @@ embedded_stream() {
     # rather than in the servers' stream, which is longer:
     # - SQLite: workers killed mid-handler, a backlog, random kills;
     # - PostgreSQL + Redis: every fault kind (broker killed, database refused
-    #   and black-holed, workers killed mid-handler), a backlog, random kills;
+    #   and black-holed, workers killed mid-handler), a backlog (in batches of
+    #   25: published behind the claims), random kills;
     # - PostgreSQL + RabbitMQ (when rabbitmqctl is here: the run makes a vhost
     #   of its own): the broker refused at a fault proxy, workers killed.
     # The servers' stream says it if the servers are unreachable.
@@ -60,8 +61,8 @@ embedded_stream() {
     if python scripts/services_up.py "$PG_URL" "$REDIS_URL"; then
         # shellcheck disable=SC2086
         TEST_POSTGRES_URL=$PG_URL python scripts/chaos.py --database postgres --broker redis \
-            --fault all $CHAOS_SHORT --events 150 --window 20 --backlog 200 --settle-timeout 120 \
-            --name ci_redis >var/chaos-ci-redis.log 2>&1 &
+            --fault all $CHAOS_SHORT --events 150 --window 20 --backlog 200 --beat-batch 25 \
+            --settle-timeout 120 --name ci_redis >var/chaos-ci-redis.log 2>&1 &
         redis_chaos=$!
         if command -v rabbitmqctl >/dev/null && rabbitmqctl -q status >/dev/null 2>&1; then
             # shellcheck disable=SC2086
