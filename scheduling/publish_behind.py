@@ -7,7 +7,7 @@ process's work (the messages) and then the server's again (marking them
 sent). In turn, one waits for the other. Here one thread publishes the
 batches, in the order they were claimed, on its own database connection,
 while the caller claims the next: on two cores a 10,000-event burst in
-``benchmarks/burst_inprocess.py`` is in the broker 13-20 % sooner than in turn
+``benchmarks/burst_inprocess.py`` is in the broker 13-30 % sooner than in turn
 (``docs/benchmarks.md``).
 
 Nothing of a claim changes: each batch is committed before it is handed
