@@ -18,8 +18,13 @@ def follow_beat_rows(events: QuerySet[ScheduledEvent], *, now: datetime) -> int:
     flag changes when the event fires. Return how many events changed.
     """
     changed = 0
-    pending = events.filter(status=EventStatus.SCHEDULED).select_related(
-        "periodic_task__crontab", "periodic_task__clocked"
+    # Not the payloads: the calendar never reads them, and decrypting each
+    # would cost a Fernet call per event (and let one unreadable payload
+    # stop the edit of a crontab that thousands share).
+    pending = (
+        events.filter(status=EventStatus.SCHEDULED)
+        .select_related("periodic_task__crontab", "periodic_task__clocked")
+        .defer("payload")
     )
     for event in pending:
         # A moved clock fires at its new instant, even a past one (then at once).
