@@ -22,6 +22,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -95,30 +96,29 @@ def main() -> None:
         spent["claim"] += time.perf_counter() - started
         return batch
 
+    def claim_all(publish: Callable[[list[occurrences.Dispatch]], None]) -> int:
+        """What beat's _dispatch_due does with ``publish``: how many were claimed."""
+        claimed = 0
+        while True:
+            batch = claim()
+            claimed += len(batch)
+            publish(batch)
+            if len(batch) < args.batch:
+                return claimed
+
     profiler = None
     if args.profile:
         from pyinstrument import Profiler
 
         profiler = Profiler()
         profiler.start()
-    total = 0
     with app.producer_or_acquire() as producer:
         started = time.perf_counter()
         if args.in_turn:
-            while True:
-                batch = claim()
-                timed_publish(batch, producer)
-                total += len(batch)
-                if len(batch) < args.batch:
-                    break
+            total = claim_all(lambda batch: timed_publish(batch, producer))
         else:
             with PublishBehind(lambda batch: timed_publish(batch, producer)) as behind:
-                while True:
-                    batch = claim()
-                    total += len(batch)
-                    behind.put(batch)
-                    if len(batch) < args.batch:
-                        break
+                total = claim_all(behind.put)
         while sum(broker.llen(k) for k in broker.scan_iter(match="backend-events*")) < total:
             time.sleep(0.001)
         wall = time.perf_counter() - started

@@ -34,6 +34,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -350,24 +351,30 @@ class EventScheduler(DatabaseScheduler):
 
     def _dispatch_due(self, now: datetime) -> None:
         batch_size = settings.SCHEDULING_BEAT_BATCH_SIZE
-        batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
-        if len(batch) < batch_size or connection.vendor != "postgresql":
-            # Nothing more due (the usual tick: one publish, no thread), or
-            # SQLite, whose one writer at a time would make the claims and
-            # the thread's marks wait for each other.
-            self._publish(batch)
-            while len(batch) == batch_size:
-                batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
-                self._publish(batch)
-            return
-        # A burst: each batch published while the next is claimed
-        # (scheduling.publish_behind).
-        with PublishBehind(self._publish) as behind:
-            while True:
-                behind.put(batch)
-                if len(batch) < batch_size:
-                    return
-                batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
+        first = occurrences.claim_due_occurrences(now=now, limit=batch_size)
+        if len(first) == batch_size and connection.vendor == "postgresql":
+            # A burst: each batch published while the next is claimed
+            # (scheduling.publish_behind). Not on SQLite, whose one writer at
+            # a time would make the claims and the thread's marks wait for
+            # each other, nor for a tick with less than a batch due.
+            with PublishBehind(self._publish) as behind:
+                self._claim_rest(first, now=now, publish=behind.put)
+        else:
+            self._claim_rest(first, now=now, publish=self._publish)
+
+    @staticmethod
+    def _claim_rest(
+        batch: list[occurrences.Dispatch],
+        *,
+        now: datetime,
+        publish: Callable[[list[occurrences.Dispatch]], None],
+    ) -> None:
+        """Publish ``batch``, then claim and publish the next until a batch comes short."""
+        batch_size = settings.SCHEDULING_BEAT_BATCH_SIZE
+        publish(batch)
+        while len(batch) == batch_size:
+            batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
+            publish(batch)
 
     def _recover_lapsed(self, now: datetime) -> None:
         """Publish again the occurrences whose holder let the lease lapse."""
