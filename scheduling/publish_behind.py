@@ -7,8 +7,9 @@ process's work (the messages) and then the server's again (marking them
 sent). In turn, one waits for the other. Here one thread publishes the
 batches, in the order they were claimed, on its own database connection,
 while the caller claims the next: on two cores a 10,000-event burst in
-``benchmarks/burst_inprocess.py`` is in the broker 13-30 % sooner than in turn
-(``docs/benchmarks.md``).
+``benchmarks/burst_inprocess.py`` was in the broker 13-30 % sooner than in turn
+when the machine was quiet, and no sooner in a busier hour, when the claims
+slowed down as much as the thread saved (``docs/benchmarks.md``).
 
 Nothing of a claim changes: each batch is committed before it is handed
 over, so a batch whose publishing fails, or that is never published because
