@@ -224,7 +224,10 @@ class TestJitter:
             set_event_controls(event.id, jitter_seconds=600)
         offsets = [jitter_offset(ScheduledEvent.objects.get(pk=e.pk)) for e in events]
         assert all(timedelta(0) <= o <= timedelta(minutes=10) for o in offsets)
-        assert len(set(offsets)) == 40  # spread, not one instant
+        # Spread, not one instant. Not all 40 distinct: two of 600,001 possible
+        # offsets coincide about once in 800 runs (it happened in CI).
+        assert len(set(offsets)) >= 35
+        assert max(offsets) - min(offsets) > timedelta(minutes=5)
         again = [jitter_offset(ScheduledEvent.objects.get(pk=e.pk)) for e in events]
         assert again == offsets  # a restart does not re-draw
 
