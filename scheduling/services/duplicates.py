@@ -2,10 +2,10 @@
 
 A batch is looked up by its keys, not spec by spec: one query per chunk for
 the idempotency keys, one for the natural keys (service, type, entity, time).
-Each is a row comparison against the chunk's tuples, which the database
-answers from the unique indexes of ``ScheduledEvent``; an ``OR`` of one
-condition per spec would make the planner's (or SQLite's parser's) work grow
-with the chunk, and SQLite refuses an ``OR`` chain 1,000 deep.
+Each joins the chunk's tuples, passed as one array per column, to
+``ScheduledEvent`` through its unique indexes; an ``OR`` of one condition per
+spec would make the planner's (or SQLite's parser's) work grow with the
+chunk, and SQLite refuses an ``OR`` chain 1,000 deep.
 """
 
 from __future__ import annotations
@@ -123,6 +123,12 @@ def _matching(
     scheduled_only: bool = False,
     keyed_only: bool = False,
 ) -> list[ScheduledEvent]:
+    if connection.vendor == "postgresql":
+        sql = _lateral_query(tuple(columns), scheduled_only=scheduled_only, keyed_only=keyed_only)
+        params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+        if scheduled_only:
+            params.append(EventStatus.SCHEDULED.value)
+        return list(ScheduledEvent.objects.raw(sql, params))
     # The conditions of the partial unique indexes, stated: without them
     # SQLite does not know that those indexes can answer.
     events = ScheduledEvent.objects.filter(_row_in(columns, rows)).order_by()
@@ -133,23 +139,46 @@ def _matching(
     return list(events)
 
 
+@functools.cache
+def _lateral_query(columns: tuple[str, ...], *, scheduled_only: bool, keyed_only: bool) -> str:
+    """PostgreSQL: each of the chunk's tuples, then the one event it names, if any.
+
+    One array parameter per column: the statement's text and its plan stay
+    the same size whatever the number of rows. The event is looked up per
+    tuple, in a LATERAL subquery that LIMIT keeps the planner from merging
+    into a join (each key names one event at most: the indexes are unique).
+    So it is an index lookup per tuple whatever the table's statistics say.
+    A plain join (``IN (SELECT * FROM unnest(...))``), on a table grown
+    since its last ANALYZE, was planned as a hash join over every scheduled
+    event: 45 ms for 2,000 tuples against 80,000 events, and growing with
+    the table, where the lookups take 3 ms.
+    """
+    quote = connection.ops.quote_name
+    table = quote(ScheduledEvent._meta.db_table)
+    fields = [_concrete(c) for c in columns]
+    arrays = ", ".join(f"%s::{_pg_array_type(f)}" for f in fields)
+    names = ", ".join(f"k{i}" for i in range(len(columns)))
+    conditions = [f"e.{quote(c)} = k.k{i}" for i, c in enumerate(columns)]
+    if scheduled_only:
+        conditions.append(f"e.{quote('status')} = %s")
+    if keyed_only:
+        conditions.append(f"e.{quote('idempotency_key')} IS NOT NULL")
+    return (
+        f"SELECT e.* FROM unnest({arrays}) AS k({names}) CROSS JOIN LATERAL"  # noqa: S608
+        f" (SELECT * FROM {table} e WHERE {' AND '.join(conditions)} LIMIT 1) AS e"
+    )
+
+
 def _row_in(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> RawSQL:
-    """``(columns) IN (rows)`` as a filter, with a parameter per column, not per value.
+    """SQLite: ``(columns) IN (rows)`` as a filter, with one parameter for all the values.
 
     The SQL text holds only the model's own column names and fixed words;
-    every value is a parameter.
+    every value is in the parameter.
     """
     table = connection.ops.quote_name(ScheduledEvent._meta.db_table)
     lhs = ", ".join(f"{table}.{connection.ops.quote_name(c)}" for c in columns)
     fields = [_concrete(c) for c in columns]
-    if connection.vendor == "postgresql":
-        # One array per column: the statement's text and its plan stay the
-        # same size whatever the number of rows.
-        arrays = ", ".join(f"%s::{_pg_array_type(f)}" for f in fields)
-        params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
-        sql = f"({lhs}) IN (SELECT * FROM unnest({arrays}))"  # noqa: S608
-        return RawSQL(sql, params, BooleanField())  # noqa: S611
-    # SQLite: one JSON parameter (Django allows a statement 999), holding the
+    # One JSON parameter (Django allows a statement 999), holding the
     # values as the columns store them (datetimes as Django's text for them).
     picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
     stored = [

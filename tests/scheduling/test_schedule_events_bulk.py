@@ -354,6 +354,37 @@ def test_a_batch_whose_lookup_missed_a_commit_returns_the_committed_event(frozen
     assert AuditEntry.objects.count() == 100
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_a_batch_looks_its_keys_up_by_index_whatever_the_statistics_say(frozen_now) -> None:
+    keyed = [one_off(i, idempotency_key=f"key-{i}") for i in range(3000)]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE scheduling_scheduledevent")  # statistics: an empty table
+    schedule_events(keyed)
+    plans = []
+
+    def explain(execute, sql, params, many, context):
+        if sql.startswith("SELECT") and "unnest" in sql:
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN " + sql, params)
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        return execute(sql, params, many, context)
+
+    # The same keys again with new ones: 3,000 events in the table, 2,000 tuples a chunk.
+    again = [*keyed[:1000], *(one_off(5000 + i) for i in range(1000))]
+    with connection.execute_wrapper(explain):
+        events = schedule_events(again)
+
+    assert ScheduledEvent.objects.count() == 4000
+    assert [e.idempotency_key for e in events[:1000]] == [f"key-{i}" for i in range(1000)]
+    assert len(plans) == 2  # one chunk of keys, one of natural keys
+    for plan in plans:
+        assert "Nested Loop" in plan
+        assert "Index Scan" in plan
+        assert "Hash" not in plan
+        assert "Seq Scan on scheduling_scheduledevent" not in plan
+        assert "Bitmap" not in plan
+
+
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own value forms")
 @pytest.mark.parametrize(
     "value",
