@@ -37,6 +37,7 @@ from django.db import DatabaseError, InterfaceError, connection
 from django.db.models import Q
 from django.utils import timezone
 
+from scheduling.index_order import read_in_index_order
 from scheduling.models import Occurrence, OccurrenceStatus
 
 logger = logging.getLogger(__name__)
@@ -75,15 +76,21 @@ def sent_lease(republish_count: int) -> timedelta:
 
 
 def lapsed(*, now: datetime, include_sent: bool, limit: int) -> list[Lapsed]:
-    """Unfinished occurrences whose holder let the lease lapse, oldest lease first."""
+    """Unfinished occurrences whose holder let the lease lapse, oldest lease first.
+
+    Read down ``occurrence_lease_idx`` (``scheduling.index_order``): the
+    planner's guess of how many have lapsed is the square of the share
+    unfinished, and below ``limit`` it sorted every lapsed row.
+    """
     statuses = [*_HELD_BY_A_PROCESS, OccurrenceStatus.SENT] if include_sent else _HELD_BY_A_PROCESS
-    rows = (
-        Occurrence.objects.filter(status__in=statuses, lease_expires_at__lt=now)
-        .order_by("lease_expires_at")
-        .values_list("event_id", "pk", "task_id", "lease_expires_at", "republish_count", "status")[
-            :limit
-        ]
-    )
+    with read_in_index_order():
+        rows = list(
+            Occurrence.objects.filter(status__in=statuses, lease_expires_at__lt=now)
+            .order_by("lease_expires_at")
+            .values_list(
+                "event_id", "pk", "task_id", "lease_expires_at", "republish_count", "status"
+            )[:limit]
+        )
     # The filter excludes a NULL lease; the types of values_list cannot know it.
     return [
         Lapsed(str(e), str(pk), task, lease, count, sent=status == OccurrenceStatus.SENT)

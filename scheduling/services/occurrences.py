@@ -31,6 +31,7 @@ from django_celery_beat.models import ClockedSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
 from scheduling import audit, bulk_insert, calendar, policies
+from scheduling.index_order import read_in_index_order
 from scheduling.misfire import lateness_beyond_grace
 from scheduling.models import (
     FINAL_OCCURRENCE_STATUSES,
@@ -95,24 +96,12 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
 def _read_due(now: datetime, limit: int) -> list[tuple[Any, ...]]:
     """The first ``limit`` due events, read down ``event_due_idx`` whatever the statistics.
 
-    PostgreSQL's statistics rarely know how many events are due right now
-    (they come due as time passes, not as rows are written), and with a low
-    guess it prefers a bitmap scan of every due event, sorted, to the first
-    ``limit`` of the index: in a burst, each batch then read all the events
-    still due, 11 ms a batch at 10,000 and quadratic in the burst, against
-    0.3 ms. So the read runs with those plans off, and the rest of the claim
-    with the defaults again.
+    With a bitmap scan of every due event, sorted, each batch of a burst
+    read all the events still due: quadratic in the burst
+    (``scheduling.index_order``).
     """
-    if connection.vendor != "postgresql":
+    with read_in_index_order():
         return list(_due_events(now)[:limit])
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
-        try:
-            return list(_due_events(now)[:limit])
-        finally:
-            cursor.execute(
-                "SET LOCAL enable_bitmapscan TO DEFAULT; SET LOCAL enable_sort TO DEFAULT"
-            )
 
 
 # The columns of a due row, as _due_events reads them.

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from celery import Celery
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
 from kombu.exceptions import BatchPublishError
 
@@ -382,3 +382,50 @@ def scheduling_cancel(event: ScheduledEvent) -> Any:
     from scheduling import cancel_event
 
     return cancel_event(event.id)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_a_lapsed_backlog_is_read_down_the_lease_index_whatever_the_statistics_say() -> None:
+    # 60,000 finished firings and 3,000 sent ones whose lease lapsed, in no
+    # order on disk: the planner guesses (3,000 / 63,000)² of the table
+    # lapsed, 143 rows, below the limit, and with fresh statistics it sorted
+    # every lapsed row.
+    event = due_now()
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO scheduling_occurrence (id, event_id, scheduled_for, task_id, trigger,
+                status, attempts, republish_count, claimed_at, sent_at, lease_expires_at,
+                finished_at)
+            SELECT gen_random_uuid(), %s, %s - i * interval '1 minute', 'o-' || i, 'schedule',
+                CASE WHEN i <= 3000 THEN 'sent' ELSE 'succeeded' END, 0, 0, %s, %s,
+                CASE WHEN i <= 3000 THEN %s - i * interval '1 second' END,
+                CASE WHEN i > 3000 THEN %s END
+            FROM generate_series(1, 63000) AS i ORDER BY random()
+            """,
+            [event.id, now, now, now, now, now],
+        )
+        cursor.execute("ANALYZE scheduling_occurrence")
+    plans = []
+
+    def explain(execute, sql, params, many, context):
+        if sql.startswith("SELECT") and "lease_expires_at" in sql:
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN " + sql, params)
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain):
+        rows = leases.lapsed(now=now, include_sent=True, limit=500)
+
+    assert len(rows) == 500
+    assert [r.lease_expires_at for r in rows] == sorted(r.lease_expires_at for r in rows)
+    assert rows[0].lease_expires_at == now - timedelta(seconds=3000)
+    [plan] = plans
+    assert "Index Scan using occurrence_lease_idx" in plan
+    assert "Sort" not in plan
+    assert "Bitmap" not in plan
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_sort")  # outside the read, the defaults again
+        assert cursor.fetchone() == ("on",)
