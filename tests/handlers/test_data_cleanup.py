@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
+from handlers.models import Appointment, Notification
 from scheduling import schedule_event
 from scheduling.models import Occurrence, OccurrenceStatus
+from scheduling.services.occurrences import purge_history
 from scheduling.tasks import process_event
 from tests.conftest import event_kwargs, recorded
 
@@ -79,3 +83,44 @@ def test_a_nonsense_days_to_keep_fails_at_once_and_deletes_nothing() -> None:
     # A permanent error: one attempt, never retried, the field named.
     assert (run.status, run.attempts) == ("failed", 1)
     assert run.error == "the payload's days_to_keep must be a positive integer"
+
+
+def test_history_goes_in_batches_that_read_only_ids(django_user_model) -> None:
+    # Each old firing sent a notification (the handlers' rows go with it):
+    # Django's delete collects such rows, and once read and decrypted every
+    # purgeable occurrence in one go.
+    cleanup = cleanup_event(days_to_keep=30)
+    user = django_user_model.objects.create_user("patient")
+    start = timezone.now() - timedelta(days=60)
+    appointment = Appointment.objects.create(
+        title="x",
+        resource="room-1",
+        start_time=start,
+        end_time=start + timedelta(minutes=20),
+        resource_timezone="UTC",
+        user_timezone="UTC",
+    )
+    for days in range(31, 36):
+        Notification.objects.create(
+            occurrence=old_history(cleanup, age=timedelta(days=days)),
+            user=user,
+            appointment=appointment,
+            kind="REMINDER_24H",
+            subject="s",
+            body="b",
+        )
+    kept = old_history(cleanup, age=timedelta(days=10))
+
+    with CaptureQueriesContext(connection) as captured:
+        deleted = purge_history(older_than=timezone.now() - timedelta(days=30), batch_size=2)
+
+    # Occurrences counted, not the notifications that went with them.
+    assert deleted == {"occurrences_deleted": 5, "task_results_deleted": 5}
+    assert list(Occurrence.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert not Notification.objects.exists()
+    sql = [q["sql"] for q in captured.captured_queries]
+    reads = [q for q in sql if q.startswith("SELECT") and 'FROM "scheduling_occurrence"' in q]
+    assert reads
+    assert not [q for q in reads if '"result"' in q or '"error"' in q]
+    deletes = [q for q in sql if q.startswith('DELETE FROM "scheduling_occurrence"')]
+    assert len(deletes) == 3  # 2 + 2 + 1
