@@ -32,6 +32,7 @@ from scheduling import registry
 from scheduling.admin import event_story
 from scheduling.admin.display import local_time, zone_hint
 from scheduling.admin.event_form import CONTROLS, EDITABLE, RescheduleForm, ScheduledEventForm
+from scheduling.admin.search import ExactIdSearch
 from scheduling.exceptions import EventValidationError
 from scheduling.models import ApiKey, EventStatus, Occurrence, OccurrenceStatus, ScheduledEvent
 from scheduling.services import controls as control_services
@@ -88,7 +89,7 @@ _STORY = ["recent_occurrences", "audit_trail"]
 
 
 @admin.register(ScheduledEvent)
-class ScheduledEventAdmin(admin.ModelAdmin):
+class ScheduledEventAdmin(ExactIdSearch, admin.ModelAdmin):
     form = ScheduledEventForm
     list_display = [
         "id",
@@ -101,6 +102,7 @@ class ScheduledEventAdmin(admin.ModelAdmin):
     ]
     list_filter = [EventTypeFilter, "status", ServiceFilter]
     search_fields = ["=entity_id", "=id"]
+    search_help_text = "An entity id or an event id, whole and as written."
     readonly_fields = [*_STATE, *_STORY]
     actions = [
         "cancel_selected",
@@ -347,7 +349,7 @@ class HistoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Occurrence)
-class OccurrenceAdmin(HistoryAdmin):
+class OccurrenceAdmin(ExactIdSearch, HistoryAdmin):
     list_display = [
         "scheduled_local",
         "event",
@@ -358,6 +360,7 @@ class OccurrenceAdmin(HistoryAdmin):
     ]
     list_filter = ["status"]
     search_fields = ["=event__id", "=event__entity_id", "=task_id"]
+    search_help_text = "An event id, an entity id or a task id, whole and as written."
     list_select_related = ["event"]
     raw_id_fields = ["event"]
     actions = ["retry"]

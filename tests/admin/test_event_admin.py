@@ -326,3 +326,49 @@ def test_the_event_list_filters_read_no_distinct_over_events(
     assert page.status_code == 200
     assert "DATA_CLEANUP" in page.content.decode()  # offered from the registry
     assert not [q for q in queries if "DISTINCT" in q["sql"] and "scheduledevent" in q["sql"]]
+
+
+class TestSearchByIds:
+    """The search box takes one id, matched whole, as its index answers it."""
+
+    def events_found(self, admin_client, term: str) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            page = admin_client.get(changelist(), {"q": term})
+        assert page.status_code == 200
+        assert not [q for q in queries if "UPPER(" in q["sql"]]
+        return list(page.context["cl"].result_list.values_list("entity_id", flat=True))
+
+    def test_an_entity_id_or_an_event_id_finds_its_event(
+        self, admin_client, make_event, frozen_now
+    ) -> None:
+        first = make_event(entity_id="Appt-42")
+        make_event(entity_id="appt-43")
+        assert self.events_found(admin_client, " Appt-42 ") == ["Appt-42"]
+        assert self.events_found(admin_client, str(first.id)) == ["Appt-42"]
+        assert self.events_found(admin_client, str(first.id).upper()) == ["Appt-42"]
+
+    def test_part_of_an_id_or_another_case_finds_nothing(
+        self, admin_client, make_event, frozen_now
+    ) -> None:
+        make_event(entity_id="Appt-42")
+        assert self.events_found(admin_client, "appt-42") == []
+        assert self.events_found(admin_client, "Appt") == []
+
+    def test_occurrences_by_event_id_entity_id_or_task_id(
+        self, admin_client, make_event, frozen_now
+    ) -> None:
+        event = make_event(entity_id="appt-7")
+        Occurrence.objects.create(
+            event=event,
+            scheduled_for=frozen_now,
+            task_id="task-7",
+            status=OccurrenceStatus.SUCCEEDED,
+            claimed_at=frozen_now,
+        )
+        url = reverse("admin:scheduling_occurrence_changelist")
+        for term in (str(event.id), "appt-7", "task-7"):
+            with CaptureQueriesContext(connection) as queries:
+                page = admin_client.get(url, {"q": term})
+            assert [o.task_id for o in page.context["cl"].result_list] == ["task-7"], term
+            assert not [q for q in queries if "UPPER(" in q["sql"]]
+        assert list(admin_client.get(url, {"q": "task"}).context["cl"].result_list) == []
