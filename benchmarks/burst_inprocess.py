@@ -10,8 +10,10 @@ them all to one instant a second ago, vacuums the database, empties the broker's
 beat's ``_dispatch_due`` runs on PostgreSQL: claim a batch, hand it to a thread that
 publishes it while the next is claimed (``scheduling.publish_behind``), until none is
 left (with ``--in-turn``, each batch is published before the next is claimed, as beat
-does on SQLite), and waits until every message is in the ``backend-events`` list. Prints the
-seconds spent claiming, publishing and in all (until the last message is in Redis).
+does on SQLite), and waits until every message is in the ``backend-events`` list; then
+deletes the beat rows the claims after the first left to archive, as beat does after a
+burst (``FiredBeatRows``). Prints the seconds spent claiming, publishing, in all (until
+the last message is in Redis), and archiving after.
 No beat loop, no wake-up, no other events in the table: the floor of beat's own part of
 ``beat_bench.py``'s burst. The broker's database is flushed: give it one of its own.
 """
@@ -82,7 +84,7 @@ def main() -> None:
             cursor.execute("CHECKPOINT")
     broker = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
     broker.flushdb()
-    spent = {"claim": 0.0, "publish": 0.0}
+    spent = {"claim": 0.0, "publish": 0.0, "archive": 0.0}
     now = timezone.now()
 
     def timed_publish(batch: list[occurrences.Dispatch], producer: object) -> None:
@@ -90,17 +92,22 @@ def main() -> None:
         publish(batch, app=app, producer=producer)  # type: ignore[arg-type]
         spent["publish"] += time.perf_counter() - started
 
-    def claim() -> list[occurrences.Dispatch]:
+    def claim(*, archive_later: bool) -> list[occurrences.Dispatch]:
         started = time.perf_counter()
-        batch = occurrences.claim_due_occurrences(now=now, limit=args.batch)
+        batch = occurrences.claim_due_occurrences(
+            now=now, limit=args.batch, archive_later=archive_later
+        )
         spent["claim"] += time.perf_counter() - started
         return batch
 
-    def claim_all(publish: Callable[[list[occurrences.Dispatch]], None]) -> int:
-        """What beat's _dispatch_due does with ``publish``: how many were claimed."""
+    def claim_all(publish: Callable[[list[occurrences.Dispatch]], None], *, behind: bool) -> int:
+        """What beat's _dispatch_due does with ``publish``: how many were claimed.
+
+        Behind: the claims after the first leave their beat rows to archive later.
+        """
         claimed = 0
         while True:
-            batch = claim()
+            batch = claim(archive_later=behind and claimed > 0)
             claimed += len(batch)
             publish(batch)
             if len(batch) < args.batch:
@@ -115,20 +122,23 @@ def main() -> None:
     with app.producer_or_acquire() as producer:
         started = time.perf_counter()
         if args.in_turn:
-            total = claim_all(lambda batch: timed_publish(batch, producer))
+            total = claim_all(lambda batch: timed_publish(batch, producer), behind=False)
         else:
             with PublishBehind(lambda batch: timed_publish(batch, producer)) as behind:
-                total = claim_all(behind.put)
+                total = claim_all(behind.put, behind=True)
         while sum(broker.llen(k) for k in broker.scan_iter(match="backend-events*")) < total:
             time.sleep(0.001)
         wall = time.perf_counter() - started
+        started = time.perf_counter()
+        occurrences.archive_fired_beat_rows()
+        spent["archive"] = time.perf_counter() - started
     if profiler is not None:
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False))
     mode = "in turn" if args.in_turn else "published behind the claims, as beat does"
     print(
         f"{total} events, {mode}: claim {spent['claim']:.2f} s, publish {spent['publish']:.2f} s,"
-        f" all in the broker after {wall:.2f} s"
+        f" all in the broker after {wall:.2f} s; beat rows archived {spent['archive']:.2f} s after"
     )
 
 

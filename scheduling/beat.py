@@ -110,6 +110,9 @@ class EventScheduler(DatabaseScheduler):
     # The last heartbeat attempt, successful or not, and the role it recorded.
     _last_heartbeat: datetime | None = None
     _heartbeat_leader: bool | None = None
+    # Beat rows a burst left to delete (FiredBeatRows) may be waiting: those
+    # of this beat's last burst, or of a beat that died during one.
+    _archive_pending = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.lock = self._make_lock()
@@ -356,9 +359,13 @@ class EventScheduler(DatabaseScheduler):
             # A burst: each batch published while the next is claimed
             # (scheduling.publish_behind). Not on SQLite, whose one writer at
             # a time would make the claims and the thread's marks wait for
-            # each other, nor for a tick with less than a batch due.
+            # each other, nor for a tick with less than a batch due. Its
+            # fired one-offs' beat rows are deleted once it is all published,
+            # off the claims' path (FiredBeatRows).
+            self._archive_pending = True
             with PublishBehind(self._publish) as behind:
-                self._claim_rest(first, now=now, publish=behind.put)
+                self._claim_rest(first, now=now, publish=behind.put, archive_later=True)
+            self._archive_fired()
         else:
             self._claim_rest(first, now=now, publish=self._publish)
 
@@ -368,13 +375,24 @@ class EventScheduler(DatabaseScheduler):
         *,
         now: datetime,
         publish: Callable[[list[occurrences.Dispatch]], None],
+        archive_later: bool = False,
     ) -> None:
         """Publish ``batch``, then claim and publish the next until a batch comes short."""
         batch_size = settings.SCHEDULING_BEAT_BATCH_SIZE
         publish(batch)
         while len(batch) == batch_size:
-            batch = occurrences.claim_due_occurrences(now=now, limit=batch_size)
+            batch = occurrences.claim_due_occurrences(
+                now=now, limit=batch_size, archive_later=archive_later
+            )
             publish(batch)
+
+    def _archive_fired(self) -> None:
+        """Delete the beat rows bursts left to archive, if any may be waiting."""
+        if self._archive_pending:
+            archived = occurrences.archive_fired_beat_rows()
+            self._archive_pending = False
+            if archived:
+                logger.info("archived the beat rows of %d fired one-offs", archived)
 
     def _recover_lapsed(self, now: datetime) -> None:
         """Publish again the occurrences whose holder let the lease lapse."""
@@ -382,6 +400,7 @@ class EventScheduler(DatabaseScheduler):
         if last is not None and timedelta(0) <= now - last < RECOVERY_EVERY:
             return
         self._last_recovery = now
+        self._archive_fired()
         limit = settings.SCHEDULING_BEAT_BATCH_SIZE
         rows = leases.lapsed(now=now, include_sent=True, limit=limit)
         # A message may wait in a busy queue: never publish a copy then. The

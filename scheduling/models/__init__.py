@@ -14,7 +14,7 @@ from scheduling.models.events import (
     Trigger,
     occurrence_task_id,
 )
-from scheduling.models.heartbeats import BeatHeartbeat
+from scheduling.models.heartbeats import BeatHeartbeat, FiredBeatRows
 
 __all__ = [
     "FINAL_OCCURRENCE_STATUSES",
@@ -25,6 +25,7 @@ __all__ = [
     "BeatHeartbeat",
     "CatchUp",
     "EventStatus",
+    "FiredBeatRows",
     "Occurrence",
     "OccurrenceStatus",
     "Overlap",

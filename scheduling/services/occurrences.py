@@ -37,6 +37,7 @@ from scheduling.models import (
     FINAL_OCCURRENCE_STATUSES,
     AuditAction,
     EventStatus,
+    FiredBeatRows,
     Occurrence,
     OccurrenceStatus,
     ScheduledEvent,
@@ -63,7 +64,9 @@ class Dispatch:
 # --- Beat side -------------------------------------------------------------------
 
 
-def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
+def claim_due_occurrences(
+    *, now: datetime, limit: int, archive_later: bool = False
+) -> list[Dispatch]:
     """Claim up to ``limit`` due firings and advance their events; return them.
 
     Committed before anything is published: a crash after this leaves
@@ -78,6 +81,8 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
     One-offs, most of any burst, are claimed set-wise, from rows and not
     model instances (``_claim_one_offs``); recurring events need their
     calendar, so they are claimed as instances (``_claim_recurring``).
+    Fired one-offs' beat rows are deleted in the claim, or with
+    ``archive_later`` noted for ``archive_fired_beat_rows`` (a burst).
     """
     with transaction.atomic():
         due = _read_due(now, limit)
@@ -85,7 +90,9 @@ def claim_due_occurrences(*, now: datetime, limit: int) -> list[Dispatch]:
             return []
         one_offs = [row for row in due if row[_RECURRENCE] is None]
         recurring = [row[_ID] for row in due if row[_RECURRENCE] is not None]
-        claimed = _claim_one_offs(one_offs, now=now) if one_offs else []
+        claimed = (
+            _claim_one_offs(one_offs, now=now, archive_later=archive_later) if one_offs else []
+        )
         if recurring:
             claimed += _claim_recurring(recurring, now=now)
     if one_offs and recurring:
@@ -151,14 +158,16 @@ _CLAIM_COLUMNS = (
 )
 
 
-def _claim_one_offs(rows: list[tuple[Any, ...]], *, now: datetime) -> list[Dispatch]:
+def _claim_one_offs(
+    rows: list[tuple[Any, ...]], *, now: datetime, archive_later: bool
+) -> list[Dispatch]:
     """Claim due one-offs in a few statements, whatever their number.
 
     An ``Occurrence`` per row (missed if beyond its grace), inserted with
     one ``INSERT … ON CONFLICT DO NOTHING RETURNING``; then one UPDATE
     advances the events and detaches their beat rows (a second settles
     those missed, if any), and two DELETEs archive the beat rows
-    (``_archive_fired_one_offs``).
+    (``_archive_fired_one_offs``), or one INSERT notes them to archive later.
     """
     lease = now + leases.CLAIM_LEASE
     graces: dict[tuple[str, int | None], timedelta | None] = {}
@@ -193,7 +202,11 @@ def _claim_one_offs(rows: list[tuple[Any, ...]], *, now: datetime) -> list[Dispa
     )
     if missed:
         ScheduledEvent.objects.filter(pk__in=missed).update(status=EventStatus.MISSED)
-    _archive_fired_one_offs([row[_TASK] for row in rows if row[_TASK] is not None])
+    fired = [row[_TASK] for row in rows if row[_TASK] is not None]
+    if archive_later and fired:
+        FiredBeatRows.objects.create(task_ids=fired, created_at=now)
+    else:
+        _archive_fired_one_offs(fired)
     return [
         Dispatch(str(event_id), str(pk), task_id, scheduled_for=due)
         for pk, event_id, due, task_id, _, status, *_ in claims
@@ -309,6 +322,26 @@ def _advance(events: list[ScheduledEvent], *, now: datetime) -> None:
     ScheduledEvent.objects.bulk_update(
         events, ["fired_count", "next_run_at", "updated_at"], batch_size=_UPDATE_BATCH
     )
+
+
+def archive_fired_beat_rows() -> int:
+    """Delete the beat rows that bursts left to archive (``FiredBeatRows``); return how many.
+
+    One transaction per claimed batch. Several beats may run it at once:
+    each takes the batches the others have not locked.
+    """
+    archived = 0
+    while True:
+        with transaction.atomic():
+            pending = FiredBeatRows.objects.order_by("pk")
+            if connection.features.has_select_for_update_skip_locked:
+                pending = pending.select_for_update(skip_locked=True)
+            batch = pending.first()
+            if batch is None:
+                return archived
+            _archive_fired_one_offs(batch.task_ids)
+            batch.delete()
+        archived += len(batch.task_ids)
 
 
 def _archive_fired_one_offs(task_ids: list[int]) -> None:

@@ -15,7 +15,15 @@ from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
 from scheduling import cancel_event, schedule_event, schedule_events
 from scheduling.beat import EventScheduler
-from scheduling.models import Occurrence, OccurrenceStatus, ScheduledEvent, occurrence_task_id
+from scheduling.conf import EVENT_TASK_NAME
+from scheduling.models import (
+    FiredBeatRows,
+    Occurrence,
+    OccurrenceStatus,
+    ScheduledEvent,
+    occurrence_task_id,
+)
+from scheduling.services import occurrences
 from tests.conftest import event_kwargs
 
 # Beat closes stale connections and commits, as in production: no test transaction.
@@ -135,6 +143,56 @@ def test_a_burst_is_published_behind_its_claims_on_postgresql_only(
     assert publishers == [burst, burst, burst, "MainThread"]
     assert len({m["id"] for m in published}) == len(published) == 26
     assert Occurrence.objects.filter(status=OccurrenceStatus.SENT).count() == 26
+
+
+def test_a_bursts_beat_rows_are_deleted_once_it_is_all_published(
+    scheduler, published, settings, monkeypatch
+) -> None:
+    # PostgreSQL: the claims after the first note their fired one-offs' beat
+    # rows (FiredBeatRows) and beat deletes them after the last batch is out.
+    # SQLite, in turn: each claim deletes its own.
+    import scheduling.beat
+
+    settings.SCHEDULING_BEAT_BATCH_SIZE = 10
+    beat_rows_at_publish: list[int] = []
+    real_publish = scheduling.beat.publish
+
+    def counting(batch, **kwargs):
+        beat_rows_at_publish.append(PeriodicTask.objects.filter(task=EVENT_TASK_NAME).count())
+        real_publish(batch, **kwargs)
+
+    monkeypatch.setattr(scheduling.beat, "publish", counting)
+    when = timezone.now() - timedelta(seconds=1)
+    schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(25)])
+    scheduler.tick()
+
+    later = [15, 15, 15] if connection.vendor == "postgresql" else [15, 5, 0]
+    assert beat_rows_at_publish == later
+    assert Occurrence.objects.filter(status=OccurrenceStatus.SENT).count() == 25
+    assert not PeriodicTask.objects.filter(task=EVENT_TASK_NAME).exists()
+    assert not ClockedSchedule.objects.exists()
+    assert not FiredBeatRows.objects.exists()
+
+
+def test_beat_rows_a_dead_beat_left_to_delete_are_deleted_by_the_next(scheduler) -> None:
+    when = timezone.now() - timedelta(seconds=1)
+    schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(3)])
+    # A beat claimed a batch of a burst, then died before publishing it.
+    claimed = occurrences.claim_due_occurrences(
+        now=timezone.now(), limit=10, archive_later=True
+    )
+    assert len(claimed) == 3
+    assert PeriodicTask.objects.filter(task=EVENT_TASK_NAME).count() == 3
+    assert not ScheduledEvent.objects.filter(periodic_task__isnull=False).exists()
+    assert FiredBeatRows.objects.count() == 1
+
+    scheduler.tick()  # the next beat's first tick
+
+    assert not PeriodicTask.objects.filter(task=EVENT_TASK_NAME).exists()
+    assert not ClockedSchedule.objects.exists()
+    assert not FiredBeatRows.objects.exists()
+    # Their claims wait for their lease, as any unpublished claim does.
+    assert Occurrence.objects.filter(status=OccurrenceStatus.CLAIMED).count() == 3
 
 
 def test_a_publish_failing_mid_burst_leaves_the_rest_claimed_for_recovery(
