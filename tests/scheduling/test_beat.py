@@ -178,9 +178,7 @@ def test_beat_rows_a_dead_beat_left_to_delete_are_deleted_by_the_next(scheduler)
     when = timezone.now() - timedelta(seconds=1)
     schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(3)])
     # A beat claimed a batch of a burst, then died before publishing it.
-    claimed = occurrences.claim_due_occurrences(
-        now=timezone.now(), limit=10, archive_later=True
-    )
+    claimed = occurrences.claim_due_occurrences(now=timezone.now(), limit=10, archive_later=True)
     assert len(claimed) == 3
     assert PeriodicTask.objects.filter(task=EVENT_TASK_NAME).count() == 3
     assert not ScheduledEvent.objects.filter(periodic_task__isnull=False).exists()
