@@ -529,12 +529,11 @@ def retry_later(occurrence: Occurrence, *, error: str, countdown: float, now: da
     The lease covers the backoff: if the retry's message is lost with its
     worker, beat publishes the occurrence again once the lease lapses.
     """
-    return bool(
-        _held_by(occurrence).update(
-            status=OccurrenceStatus.RETRYING,
-            error=error,
-            lease_expires_at=now + timedelta(seconds=countdown) + leases.worker_lease(),
-        )
+    return _update_if_held(
+        occurrence,
+        status=OccurrenceStatus.RETRYING,
+        error=error,
+        lease_expires_at=now + timedelta(seconds=countdown) + leases.worker_lease(),
     )
 
 
@@ -542,16 +541,33 @@ def fail_occurrence(occurrence: Occurrence, *, error: str, now: datetime) -> boo
     return _finish(occurrence, OccurrenceStatus.FAILED, now=now, error=error, success=False)
 
 
-def _held_by(occurrence: Occurrence) -> QuerySet[Occurrence]:
-    # The attempt that started it, still running it; or, if beat took it
-    # back (its lease lapsed while the database was away), still waiting for
-    # a worker with no other attempt begun: finishing it then stops the copy
-    # beat published from running the handler a second time.
-    return Occurrence.objects.filter(
-        pk=occurrence.pk,
-        attempts=occurrence.attempts,
-        status__in=[OccurrenceStatus.RUNNING, OccurrenceStatus.SENT],
-    )
+def _update_if_held(occurrence: Occurrence, **values: Any) -> bool:
+    """Write ``values`` to ``occurrence`` if the attempt that started it still holds it.
+
+    Held: the attempt that started it, still running it; or, if beat took it
+    back (its lease lapsed while the database was away), still waiting for a
+    worker with no other attempt begun: finishing it then stops the copy
+    beat published from running the handler a second time.
+
+    The row is locked and checked by its primary key, then written by it.
+    One UPDATE naming the statuses was planned, on statistics taken when
+    next to nothing was unfinished (as between bursts it is), as a scan of
+    ``occurrence_lease_idx`` filtered by id: 7-8 ms an outcome with 20,000
+    unfinished, growing with the backlog, against 0.1 ms.
+    """
+    with transaction.atomic(savepoint=False):
+        row = (
+            Occurrence.objects.select_for_update()
+            .filter(pk=occurrence.pk)
+            .values_list("status", "attempts")
+            .first()
+        )
+        if row is None or row[0] not in _HELD or row[1] != occurrence.attempts:
+            return False
+        return bool(Occurrence.objects.filter(pk=occurrence.pk).update(**values))
+
+
+_HELD = (OccurrenceStatus.RUNNING, OccurrenceStatus.SENT)
 
 
 def _finish(
@@ -568,8 +584,13 @@ def _finish(
     # finished firing of an event still scheduled.
     with transaction.atomic():
         _locked_event(str(occurrence.event_id))
-        finished = _held_by(occurrence).update(
-            status=status, finished_at=now, error=error, result=result, lease_expires_at=None
+        finished = _update_if_held(
+            occurrence,
+            status=status,
+            finished_at=now,
+            error=error,
+            result=result,
+            lease_expires_at=None,
         )
         if finished and success is not None:
             _settle_event(occurrence.event_id, success=success)

@@ -429,3 +429,54 @@ def test_a_lapsed_backlog_is_read_down_the_lease_index_whatever_the_statistics_s
     with connection.cursor() as cursor:
         cursor.execute("SHOW enable_sort")  # outside the read, the defaults again
         assert cursor.fetchone() == ("on",)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_an_outcome_is_written_by_its_key_whatever_the_statistics_say() -> None:
+    # Statistics taken between bursts, when nothing was unfinished; then a
+    # backlog of 20,000 sent firings. The outcome of one running firing must
+    # not read the backlog to find its row.
+    event = due_now()
+    now = timezone.now()
+    insert = """
+        INSERT INTO scheduling_occurrence (id, event_id, scheduled_for, task_id, trigger,
+            status, attempts, republish_count, claimed_at, sent_at, lease_expires_at,
+            finished_at)
+        SELECT gen_random_uuid(), %s, %s - i * interval '1 minute', %s || i, 'schedule',
+            %s, 0, 0, %s, %s, %s, %s
+        FROM generate_series(1, %s) AS i ORDER BY random()
+    """
+    with connection.cursor() as cursor:
+        long_ago = now - timedelta(days=365)
+        cursor.execute(insert, [event.id, long_ago, "done-", "succeeded", now, now, None, now, 500])
+        cursor.execute("ANALYZE scheduling_occurrence")
+        cursor.execute(insert, [event.id, now, "sent-", "sent", now, now, now, None, 20000])
+    running = Occurrence.objects.create(
+        event=event,
+        scheduled_for=now + timedelta(days=1),
+        task_id="running-1",
+        status=OccurrenceStatus.RUNNING,
+        attempts=1,
+        claimed_at=now,
+        lease_expires_at=now + timedelta(minutes=5),
+    )
+    plans = []
+
+    def explain(execute, sql, params, many, context):
+        if "scheduling_occurrence" in sql.split("WHERE")[0] and sql.startswith(
+            ("SELECT", "UPDATE")
+        ):
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN " + sql, params)
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain):
+        assert occurrences.complete_occurrence(running, result={"ok": True}, now=now)
+
+    running.refresh_from_db()
+    assert running.status == OccurrenceStatus.SUCCEEDED
+    assert plans
+    for plan in plans:
+        assert "occurrence_lease_idx" not in plan
+        assert "scheduling_occurrence_pkey" in plan
