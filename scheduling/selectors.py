@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import heapq
 import itertools
 import zoneinfo
 from collections.abc import Iterator
@@ -11,11 +12,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone as django_timezone
 from django.utils.dateparse import parse_datetime
 
 from scheduling.calendar import cron_pattern, event_rule
+from scheduling.index_order import read_in_index_order
 from scheduling.models import BeatHeartbeat, EventStatus, ScheduledEvent
 from scheduling.policies import jitter_offset
 from scheduling.recurrence import iter_fires
@@ -52,7 +54,7 @@ def get_upcoming_events(
     events = _scheduled_events(query.service_id, query.entity_id)
     firings = itertools.chain(
         _one_off_firings(events, window_start, query.end_time, query.limit),
-        _recurring_firings(events, window_start, query.end_time),
+        _recurring_firings(events, window_start, query.end_time, query.limit),
     )
     zone = zoneinfo.ZoneInfo(query.timezone)
     ordered = sorted(firings, key=lambda firing: firing[1])[: query.limit]
@@ -80,16 +82,74 @@ def _one_off_firings(
 
 
 def _recurring_firings(
-    events: QuerySet[ScheduledEvent], start: datetime, end: datetime | None
+    events: QuerySet[ScheduledEvent], start: datetime, end: datetime | None, limit: int
 ) -> Iterator[tuple[ScheduledEvent, datetime]]:
+    """The recurring events' first ``limit`` firings in the window, soonest first.
+
+    An event fires at its ``next_run_at`` and later, never sooner: the
+    events are read in the order of their next run and their firings merged
+    as they come (one heap entry per event, holding its next firing), so an
+    event is read only if its next run comes before the firings already
+    found, and expanded only as far as they reach. Expanding every rule of
+    a service in full took 5-9 s for a week ahead at 50,000 rules, and
+    minutes with no end to the window.
+    """
     recurring = events.filter(recurrence__isnull=False, periodic_task__crontab__isnull=False)
-    for event in recurring.select_related("periodic_task__crontab"):
-        for instant in _expand(event, start, end):
-            yield event, instant
+    if end is not None:
+        recurring = recurring.filter(next_run_at__lte=end)
+    waiting = _by_next_run(recurring.select_related("periodic_task__crontab"))
+    upcoming = next(waiting, None)
+    # (next firing, tie-breaker, event, its later firings)
+    heap: list[tuple[datetime, int, ScheduledEvent, Iterator[datetime]]] = []
+    arrival = itertools.count()
+    for _ in range(limit):
+        while upcoming is not None and (not heap or _next_run(upcoming) <= heap[0][0]):
+            firings = _expand(upcoming, start, end)
+            first = next(firings, None)
+            if first is not None:
+                heapq.heappush(heap, (first, next(arrival), upcoming, firings))
+            upcoming = next(waiting, None)
+        if not heap:
+            return
+        instant, key, event, firings = heap[0]
+        yield event, instant
+        later = next(firings, None)
+        if later is None:
+            heapq.heappop(heap)
+        else:
+            heapq.heapreplace(heap, (later, key, event, firings))
 
 
-def _expand(event: ScheduledEvent, start: datetime, end: datetime | None) -> list[datetime]:
-    """The event's firings in the window, computed as beat computes them."""
+def _next_run(event: ScheduledEvent) -> datetime:
+    assert event.next_run_at is not None
+    return event.next_run_at
+
+
+_PAGE = 200
+
+
+def _by_next_run(events: QuerySet[ScheduledEvent]) -> Iterator[ScheduledEvent]:
+    """``events`` soonest next run first, read a page at a time (keyset, not OFFSET).
+
+    Each page is read down ``event_due_idx`` (``scheduling.index_order``):
+    planned freely, a page of rules joined every rule's beat row and sorted
+    them, 0.4 s a page at 50,000 rules.
+    """
+    ordered = events.order_by("next_run_at", "pk")
+    after = Q()
+    while True:
+        with read_in_index_order():
+            page = list(ordered.filter(after)[:_PAGE])
+        yield from page
+        if len(page) < _PAGE:
+            return
+        last = page[-1]
+        when = last.next_run_at
+        after = Q(next_run_at__gt=when) | Q(next_run_at=when, pk__gt=last.pk)
+
+
+def _expand(event: ScheduledEvent, start: datetime, end: datetime | None) -> Iterator[datetime]:
+    """The event's firings in the window, soonest first, computed as beat computes them."""
     assert event.next_run_at is not None
     assert event.periodic_task is not None
     crontab = event.periodic_task.crontab
@@ -116,7 +176,7 @@ def _expand(event: ScheduledEvent, start: datetime, end: datetime | None) -> lis
     fires = (slot + offset for slot in fires)
     in_window = (t for t in fires if t >= start)
     bounded = itertools.takewhile(lambda t: end is None or t <= end, in_window)
-    return list(itertools.islice(bounded, settings.SCHEDULING_UPCOMING_MAX_PER_EVENT))
+    return itertools.islice(bounded, settings.SCHEDULING_UPCOMING_MAX_PER_EVENT)
 
 
 def _as_dict(event: ScheduledEvent, instant: datetime, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:

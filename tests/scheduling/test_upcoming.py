@@ -7,6 +7,7 @@ from datetime import timezone as fixed_offset
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 
 from scheduling import EventValidationError, cancel_event, get_upcoming_events, schedule_event
 from tests.conftest import NOW, event_kwargs
@@ -112,3 +113,88 @@ def test_bad_query_arguments_raise(frozen_now, kwargs: dict, field: str) -> None
     with pytest.raises(EventValidationError) as caught:
         get_upcoming_events(**kwargs)
     assert field in caught.value.message_dict
+
+
+def test_only_the_rules_that_can_fire_first_are_expanded(frozen_now, monkeypatch) -> None:
+    # 40 daily rules, one a minute from 09:00 New York, and a one-off among them.
+    for i in range(40):
+        schedule_event(
+            **event_kwargs(
+                entity_id=f"rule-{i}",
+                scheduled_time=datetime(2026, 12, 2, 9, i, tzinfo=NY),
+                recurrence={"frequency": "DAILY"},
+            )
+        )
+    schedule_event(
+        **event_kwargs(entity_id="once", scheduled_time=datetime(2026, 12, 2, 9, 2, 30, tzinfo=NY))
+    )
+    import scheduling.selectors
+
+    expanded = []
+    real_expand = scheduling.selectors._expand
+
+    def counting(event, start, end):
+        expanded.append(event.entity_id)
+        return real_expand(event, start, end)
+
+    monkeypatch.setattr(scheduling.selectors, "_expand", counting)
+    items = get_upcoming_events(limit=5, timezone="America/New_York")
+
+    assert [(i["entity_id"], i["scheduled_time"]) for i in items] == [
+        ("rule-0", "2026-12-02T09:00:00-05:00"),
+        ("rule-1", "2026-12-02T09:01:00-05:00"),
+        ("rule-2", "2026-12-02T09:02:00-05:00"),
+        ("once", "2026-12-02T09:02:30-05:00"),
+        ("rule-3", "2026-12-02T09:03:00-05:00"),
+    ]
+    # The sixth rule's next run (09:05) comes after five known firings: it and
+    # every later one are not read.
+    assert expanded == [f"rule-{i}" for i in range(5)]
+    # Read a page of 7 at a time, to the end of the rules: every one of them.
+    monkeypatch.setattr(scheduling.selectors, "_PAGE", 7)
+    expanded.clear()
+    everything = get_upcoming_events(limit=300, timezone="America/New_York")
+    assert sorted(expanded) == sorted(f"rule-{i}" for i in range(40))
+    firsts = [i["scheduled_time"] for i in everything if i["entity_id"].startswith("rule-")][:40]
+    assert firsts == [f"2026-12-02T09:{m:02d}:00-05:00" for m in range(40)]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+@pytest.mark.django_db(transaction=True)
+def test_rules_are_read_down_the_due_index_a_page_at_a_time(frozen_now) -> None:
+    from scheduling import schedule_events
+
+    schedule_events(
+        [
+            event_kwargs(
+                entity_id=f"rule-{i}",
+                scheduled_time=datetime(2026, 12, 2, i % 24, i % 60, tzinfo=NY),
+                recurrence={"frequency": "DAILY"},
+            )
+            for i in range(400)
+        ]
+        + [
+            event_kwargs(entity_id=f"once-{i}", scheduled_time=NOW + timedelta(hours=1, minutes=i))
+            for i in range(4000)
+        ]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    plans = []
+
+    def explain(execute, sql, params, many, context):
+        if sql.startswith("SELECT") and "crontabschedule" in sql:
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN " + sql, params)
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain):
+        items = get_upcoming_events(limit=1000)
+
+    assert len(items) == 1000
+    assert plans
+    for plan in plans:
+        assert "Index Scan using event_due_idx" in plan
+        assert "Hash" not in plan
+        assert "Merge Join" not in plan
