@@ -2,7 +2,8 @@
 
 Beat's two sweeps ask for the first N rows in the order of a partial index
 (the due events by ``next_run_at``, the lapsed occurrences by
-``lease_expires_at``). PostgreSQL's statistics rarely know how many rows match
+``lease_expires_at``), and so does the upcoming-events listing (the rules
+by their next run). PostgreSQL's statistics rarely know how many rows match
 right now: events come due as time passes, leases lapse while a worker or the
 database is away, and the estimate multiplies two conditions that select the
 same rows (an unfinished status and a lapsed lease). With a low guess the
