@@ -110,9 +110,6 @@ class EventScheduler(DatabaseScheduler):
     # The last heartbeat attempt, successful or not, and the role it recorded.
     _last_heartbeat: datetime | None = None
     _heartbeat_leader: bool | None = None
-    # Beat rows a burst left to delete (FiredBeatRows) may be waiting: those
-    # of this beat's last burst, or of a beat that died during one.
-    _archive_pending = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.lock = self._make_lock()
@@ -362,7 +359,6 @@ class EventScheduler(DatabaseScheduler):
             # each other, nor for a tick with less than a batch due. Its
             # fired one-offs' beat rows are deleted once it is all published,
             # off the claims' path (FiredBeatRows).
-            self._archive_pending = True
             with PublishBehind(self._publish) as behind:
                 self._claim_rest(first, now=now, publish=behind.put, archive_later=True)
             self._archive_fired()
@@ -386,21 +382,32 @@ class EventScheduler(DatabaseScheduler):
             )
             publish(batch)
 
-    def _archive_fired(self) -> None:
-        """Delete the beat rows bursts left to archive, if any may be waiting."""
-        if self._archive_pending:
+    @staticmethod
+    def _archive_fired() -> None:
+        """Delete the beat rows that bursts left to archive: this beat's, or a dead beat's.
+
+        A failure is logged and left to the next sweep: neither the firings
+        (published already) nor the recovery of lapsed ones wait on it.
+        """
+        try:
             archived = occurrences.archive_fired_beat_rows()
-            self._archive_pending = False
-            if archived:
-                logger.info("archived the beat rows of %d fired one-offs", archived)
+        except (DatabaseError, InterfaceError) as exc:
+            logger.warning("fired one-offs' beat rows not deleted yet (%s); next sweep", exc)
+            return
+        if archived:
+            logger.info("deleted the beat rows of %d fired one-offs", archived)
 
     def _recover_lapsed(self, now: datetime) -> None:
-        """Publish again the occurrences whose holder let the lease lapse."""
+        """Every few seconds: publish again what lapsed, then delete bursts' leftover beat rows."""
         last = self._last_recovery
         if last is not None and timedelta(0) <= now - last < RECOVERY_EVERY:
             return
         self._last_recovery = now
+        self._republish_lapsed(now)
         self._archive_fired()
+
+    def _republish_lapsed(self, now: datetime) -> None:
+        """Publish again the occurrences whose holder let the lease lapse."""
         limit = settings.SCHEDULING_BEAT_BATCH_SIZE
         rows = leases.lapsed(now=now, include_sent=True, limit=limit)
         # A message may wait in a busy queue: never publish a copy then. The

@@ -23,7 +23,8 @@ class ExactIdSearch(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
-        term = search_term.strip()
+        # Quotes around a pasted id are not part of it.
+        term = search_term.strip().strip("\"'").strip()
         if not term:
             return queryset, False
         condition = Q()

@@ -33,7 +33,7 @@ class FiredBeatRows(models.Model):
     note their ids here instead of deleting them, which took a third of each
     claim (``occurrences.archive_fired_beat_rows`` deletes them after the
     burst's last batch is published). A beat that dies in between leaves the
-    row for the next beat to find. The table holds a burst's batches at
+    row for any beat's next lapsed-lease sweep. The table holds a burst's batches at
     most, so it needs no index beyond the key.
     """
 

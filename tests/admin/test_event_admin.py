@@ -346,6 +346,7 @@ class TestSearchByIds:
         assert self.events_found(admin_client, " Appt-42 ") == ["Appt-42"]
         assert self.events_found(admin_client, str(first.id)) == ["Appt-42"]
         assert self.events_found(admin_client, str(first.id).upper()) == ["Appt-42"]
+        assert self.events_found(admin_client, '"Appt-42"') == ["Appt-42"]  # pasted with quotes
 
     def test_part_of_an_id_or_another_case_finds_nothing(
         self, admin_client, make_event, frozen_now

@@ -193,6 +193,47 @@ def test_beat_rows_a_dead_beat_left_to_delete_are_deleted_by_the_next(scheduler)
     assert Occurrence.objects.filter(status=OccurrenceStatus.CLAIMED).count() == 3
 
 
+def test_a_running_beat_deletes_what_another_beat_left_at_its_next_sweep(
+    scheduler, published
+) -> None:
+    scheduler.tick()  # this beat's first sweep: nothing left to delete
+    when = timezone.now() - timedelta(seconds=1)
+    schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(3)])
+    # Another beat claimed them in a burst and died before deleting their rows.
+    occurrences.claim_due_occurrences(now=timezone.now(), limit=10, archive_later=True)
+    assert FiredBeatRows.objects.count() == 1
+
+    scheduler._last_recovery = None  # its next sweep is due
+    scheduler.tick()
+
+    assert not FiredBeatRows.objects.exists()
+    assert not PeriodicTask.objects.filter(task=EVENT_TASK_NAME).exists()
+
+
+def test_beat_rows_that_will_not_delete_hold_up_neither_recovery_nor_firing(
+    scheduler, published, monkeypatch
+) -> None:
+    from django.db import DatabaseError
+
+    def broken() -> int:
+        raise DatabaseError("a foreign key of another app refuses")
+
+    monkeypatch.setattr(occurrences, "archive_fired_beat_rows", broken)
+    lost = due_now(entity_id="lost")
+    scheduler.tick()
+    # As if beat had died before publishing it: claimed, its lease lapsed.
+    Occurrence.objects.filter(event=lost).update(
+        status=OccurrenceStatus.CLAIMED, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    due_now(entity_id="new")
+    scheduler._last_recovery = None
+    scheduler.tick()
+
+    sent = [m["kwargs"]["event_id"] for m in published]
+    assert sent.count(str(lost.id)) == 2  # published again once its lease lapsed
+    assert ScheduledEvent.objects.get(entity_id="new").fired_count == 1
+
+
 def test_a_publish_failing_mid_burst_leaves_the_rest_claimed_for_recovery(
     scheduler, published, settings, monkeypatch
 ) -> None:

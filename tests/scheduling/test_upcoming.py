@@ -198,3 +198,51 @@ def test_rules_are_read_down_the_due_index_a_page_at_a_time(frozen_now) -> None:
         assert "Index Scan using event_due_idx" in plan
         assert "Hash" not in plan
         assert "Merge Join" not in plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a writer beside the reader")
+@pytest.mark.django_db(transaction=True)
+def test_a_rule_beat_advances_while_the_listing_reads_is_listed_once(
+    frozen_now, monkeypatch
+) -> None:
+    import threading
+
+    import scheduling.selectors
+    from scheduling.models import ScheduledEvent
+
+    base = NOW + timedelta(days=1)
+    rules = [
+        schedule_event(
+            **event_kwargs(
+                entity_id=f"rule-{i}",
+                scheduled_time=base + timedelta(minutes=i),
+                recurrence={"frequency": "DAILY"},
+            )
+        )
+        for i in range(3)
+    ]
+    monkeypatch.setattr(scheduling.selectors, "_PAGE", 1)
+    real_expand = scheduling.selectors._expand
+    advanced = []
+
+    def beat_advances_the_first_rule():
+        # As a claim does, from its own connection: to its next slot, past
+        # the rules the listing has not read yet.
+        ScheduledEvent.objects.filter(pk=rules[0].pk).update(next_run_at=base + timedelta(days=1))
+        connection.close()
+
+    def expand(event, start, end):
+        if not advanced:
+            advanced.append(event.entity_id)
+            writer = threading.Thread(target=beat_advances_the_first_rule)
+            writer.start()
+            writer.join()
+        return real_expand(event, start, end)
+
+    monkeypatch.setattr(scheduling.selectors, "_expand", expand)
+    items = get_upcoming_events(start_time=base, end_time=base + timedelta(days=1, minutes=5))
+
+    pairs = [(i["entity_id"], i["scheduled_time"]) for i in items]
+    assert advanced == ["rule-0"]
+    assert len(pairs) == len(set(pairs)), pairs
+    assert [entity for entity, _ in pairs].count("rule-0") == 2  # today and tomorrow, once each
