@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -116,23 +117,29 @@ def test_a_burst_of_several_batches_is_published_once_each_in_one_tick(
     assert {t.name for t in threading.enumerate()} == threads
 
 
+def on_each_publish(monkeypatch: pytest.MonkeyPatch, look: Callable[[], Any]) -> list[Any]:
+    """What ``look()`` says just before each batch beat publishes, in order."""
+    import scheduling.beat
+
+    seen: list[Any] = []
+    real_publish = scheduling.beat.publish
+
+    def looking(batch, **kwargs):
+        seen.append(look())
+        real_publish(batch, **kwargs)
+
+    monkeypatch.setattr(scheduling.beat, "publish", looking)
+    return seen
+
+
 def test_a_burst_is_published_behind_its_claims_on_postgresql_only(
     scheduler, published, settings, monkeypatch
 ) -> None:
     # PostgreSQL: a thread publishes each batch while the next is claimed
     # (scheduling.publish_behind). SQLite (one writer at a time) and a tick
     # with less than a batch due publish in turn.
-    import scheduling.beat
-
     settings.SCHEDULING_BEAT_BATCH_SIZE = 10
-    publishers: list[str] = []
-    real_publish = scheduling.beat.publish
-
-    def recording(batch, **kwargs):
-        publishers.append(threading.current_thread().name)
-        real_publish(batch, **kwargs)
-
-    monkeypatch.setattr(scheduling.beat, "publish", recording)
+    publishers = on_each_publish(monkeypatch, lambda: threading.current_thread().name)
     when = timezone.now() - timedelta(seconds=1)
     schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(25)])
     scheduler.tick()
@@ -151,17 +158,10 @@ def test_a_bursts_beat_rows_are_deleted_once_it_is_all_published(
     # PostgreSQL: the claims after the first note their fired one-offs' beat
     # rows (FiredBeatRows) and beat deletes them after the last batch is out.
     # SQLite, in turn: each claim deletes its own.
-    import scheduling.beat
-
     settings.SCHEDULING_BEAT_BATCH_SIZE = 10
-    beat_rows_at_publish: list[int] = []
-    real_publish = scheduling.beat.publish
-
-    def counting(batch, **kwargs):
-        beat_rows_at_publish.append(PeriodicTask.objects.filter(task=EVENT_TASK_NAME).count())
-        real_publish(batch, **kwargs)
-
-    monkeypatch.setattr(scheduling.beat, "publish", counting)
+    beat_rows_at_publish = on_each_publish(
+        monkeypatch, lambda: PeriodicTask.objects.filter(task=EVENT_TASK_NAME).count()
+    )
     when = timezone.now() - timedelta(seconds=1)
     schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(25)])
     scheduler.tick()

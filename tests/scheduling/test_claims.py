@@ -20,6 +20,7 @@ from scheduling.models import (
 )
 from scheduling.services.occurrences import claim_due_occurrences
 from tests.conftest import event_kwargs
+from tests.plans import plans_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -164,16 +165,8 @@ def test_a_burst_is_read_down_the_due_index_whatever_the_statistics_say() -> Non
         cursor.execute("ANALYZE scheduling_scheduledevent")  # statistics: nothing due
     # Then they come due, as a burst does, with no new statistics.
     ScheduledEvent.objects.update(next_run_at=timezone.now() - timedelta(seconds=1))
-    plans = []
-
-    def explain(execute, sql, params, many, context):
-        if sql.lstrip().startswith("SELECT") and "FOR UPDATE" in sql:
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN " + sql, params)
-                plans.append("\n".join(row[0] for row in cursor.fetchall()))
-        return execute(sql, params, many, context)
-
-    with transaction.atomic(), connection.execute_wrapper(explain):
+    locking_reads = plans_of(lambda sql: sql.lstrip().startswith("SELECT") and "FOR UPDATE" in sql)
+    with transaction.atomic(), locking_reads as plans:
         assert len(_read_due(timezone.now(), 500)) == 500
         with connection.cursor() as cursor:
             # The rest of the claim plans as it would anyway.

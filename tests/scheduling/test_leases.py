@@ -25,6 +25,7 @@ from scheduling.models import EventStatus, Occurrence, OccurrenceStatus, Schedul
 from scheduling.services import leases, occurrences
 from scheduling.tasks import process_event
 from tests.conftest import event_kwargs, recorded, replace_handler
+from tests.plans import plans_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -407,16 +408,7 @@ def test_a_lapsed_backlog_is_read_down_the_lease_index_whatever_the_statistics_s
             [event.id, now, now, now, now, now],
         )
         cursor.execute("ANALYZE scheduling_occurrence")
-    plans = []
-
-    def explain(execute, sql, params, many, context):
-        if sql.startswith("SELECT") and "lease_expires_at" in sql:
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN " + sql, params)
-                plans.append("\n".join(row[0] for row in cursor.fetchall()))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(explain):
+    with plans_of(lambda sql: sql.startswith("SELECT") and "lease_expires_at" in sql) as plans:
         rows = leases.lapsed(now=now, include_sent=True, limit=500)
 
     assert len(rows) == 500
@@ -460,18 +452,14 @@ def test_an_outcome_is_written_by_its_key_whatever_the_statistics_say() -> None:
         claimed_at=now,
         lease_expires_at=now + timedelta(minutes=5),
     )
-    plans = []
 
-    def explain(execute, sql, params, many, context):
-        if "scheduling_occurrence" in sql.split("WHERE")[0] and sql.startswith(
-            ("SELECT", "UPDATE")
-        ):
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN " + sql, params)
-                plans.append("\n".join(row[0] for row in cursor.fetchall()))
-        return execute(sql, params, many, context)
+    def on_occurrences(sql: str) -> bool:
+        return (
+            sql.startswith(("SELECT", "UPDATE"))
+            and "scheduling_occurrence" in sql.split("WHERE")[0]
+        )
 
-    with connection.execute_wrapper(explain):
+    with plans_of(on_occurrences) as plans:
         assert occurrences.complete_occurrence(running, result={"ok": True}, now=now)
 
     running.refresh_from_db()

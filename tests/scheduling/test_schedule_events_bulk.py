@@ -30,6 +30,7 @@ from scheduling import (
 from scheduling.models import AuditAction, AuditEntry, ScheduledEvent
 from scheduling.services import duplicates
 from tests.conftest import event_kwargs
+from tests.plans import plans_of
 
 pytestmark = pytest.mark.django_db
 
@@ -360,18 +361,9 @@ def test_a_batch_looks_its_keys_up_by_index_whatever_the_statistics_say(frozen_n
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE scheduling_scheduledevent")  # statistics: an empty table
     schedule_events(keyed)
-    plans = []
-
-    def explain(execute, sql, params, many, context):
-        if sql.startswith("SELECT") and "unnest" in sql:
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN " + sql, params)
-                plans.append("\n".join(row[0] for row in cursor.fetchall()))
-        return execute(sql, params, many, context)
-
     # The same keys again with new ones: 3,000 events in the table, 2,000 tuples a chunk.
     again = [*keyed[:1000], *(one_off(5000 + i) for i in range(1000))]
-    with connection.execute_wrapper(explain):
+    with plans_of(lambda sql: sql.startswith("SELECT") and "unnest" in sql) as plans:
         events = schedule_events(again)
 
     assert ScheduledEvent.objects.count() == 4000

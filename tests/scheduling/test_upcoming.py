@@ -11,6 +11,7 @@ from django.db import connection
 
 from scheduling import EventValidationError, cancel_event, get_upcoming_events, schedule_event
 from tests.conftest import NOW, event_kwargs
+from tests.plans import plans_of
 
 pytestmark = pytest.mark.django_db
 
@@ -180,16 +181,7 @@ def test_rules_are_read_down_the_due_index_a_page_at_a_time(frozen_now) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    plans = []
-
-    def explain(execute, sql, params, many, context):
-        if sql.startswith("SELECT") and "crontabschedule" in sql:
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN " + sql, params)
-                plans.append("\n".join(row[0] for row in cursor.fetchall()))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(explain):
+    with plans_of(lambda sql: sql.startswith("SELECT") and "crontabschedule" in sql) as plans:
         items = get_upcoming_events(limit=1000)
 
     assert len(items) == 1000
