@@ -13,7 +13,7 @@ from celery import current_app
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from scheduling import audit, bulk_insert, calendar, policies
+from scheduling import audit, bulk_insert, calendar, policies, random_ids
 from scheduling.exceptions import EventValidationError, IdempotencyConflict
 from scheduling.gc_pause import collector_paused
 from scheduling.models import (
@@ -212,7 +212,7 @@ def _as_json(value: Any) -> str:
 def _create_events(specs: list[EventSpec], *, now: datetime) -> list[ScheduledEvent]:
     if not specs:
         return []
-    ids = [uuid.uuid4() for _ in specs]
+    ids = random_ids.uuid4s(len(specs))
     # One event (the API's usual call) on PostgreSQL: its clock, beat row,
     # event and audit entry go in one statement, three round trips fewer.
     linked = len(specs) == 1 and connection.vendor == "postgresql"

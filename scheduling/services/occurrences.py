@@ -30,7 +30,7 @@ from django.db.models import F, Max, QuerySet
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
-from scheduling import audit, bulk_insert, calendar, policies
+from scheduling import audit, bulk_insert, calendar, policies, random_ids
 from scheduling.index_order import read_in_index_order
 from scheduling.misfire import lateness_beyond_grace
 from scheduling.models import (
@@ -172,7 +172,11 @@ def _claim_one_offs(
     lease = now + leases.CLAIM_LEASE
     graces: dict[tuple[str, int | None], timedelta | None] = {}
     claims, missed = [], []
-    for row in rows:
+    # The batch's ids from one read of the system's randomness: a read per
+    # claim lets go of the interpreter lock, and beside the thread publishing
+    # the last batch each wait for it back can last its turn.
+    ids = random_ids.uuid4s(len(rows))
+    for row, occurrence_id in zip(rows, ids, strict=True):
         event_id, due, event_type = row[_ID], row[_DUE], row[_TYPE]
         key = (event_type, row[_GRACE])
         if key not in graces:
@@ -182,7 +186,7 @@ def _claim_one_offs(
             missed.append(event_id)
         claims.append(
             (
-                uuid.uuid4(),
+                occurrence_id,
                 event_id,
                 due,
                 occurrence_task_id(event_id, due.isoformat()),
@@ -226,7 +230,10 @@ def _claim_recurring(event_ids: list[Any], *, now: datetime) -> list[Dispatch]:
         keep = settings.SCHEDULING_CATCH_UP_MAX_SLOTS if _catches_up_each(event) else 1
         calendar.coalesce_due_slots(event, now=now, keep=keep)
     busy = _still_busy([e for e in events if policies.overlap(e) == "skip"])
-    claims = [_new_claim(event, now, busy=event.pk in busy) for event in events]
+    claims = [
+        _new_claim(event, now, busy=event.pk in busy, occurrence_id=occurrence_id)
+        for event, occurrence_id in zip(events, random_ids.uuid4s(len(events)), strict=True)
+    ]
     Occurrence.objects.bulk_create(claims, ignore_conflicts=True)
     inserted = set(
         Occurrence.objects.filter(pk__in=[c.pk for c in claims])
@@ -263,7 +270,9 @@ def _still_busy(events: list[ScheduledEvent]) -> set[Any]:
     )
 
 
-def _new_claim(event: ScheduledEvent, now: datetime, *, busy: bool) -> Occurrence:
+def _new_claim(
+    event: ScheduledEvent, now: datetime, *, busy: bool, occurrence_id: uuid.UUID
+) -> Occurrence:
     """A claim to publish, or a record of a firing missed or skipped."""
     assert event.next_run_at is not None
     due = event.next_run_at
@@ -274,7 +283,7 @@ def _new_claim(event: ScheduledEvent, now: datetime, *, busy: bool) -> Occurrenc
     if reason is None and busy:
         status, reason = OccurrenceStatus.SKIPPED, OVERLAP_REASON
     return Occurrence(
-        id=uuid.uuid4(),
+        id=occurrence_id,
         event=event,
         scheduled_for=due,
         task_id=occurrence_task_id(event.id, due.isoformat()),

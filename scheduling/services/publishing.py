@@ -52,7 +52,7 @@ def publish(
         sent_events: list[dict[str, Any]] | None = [] if messages.sent_event else None
         lane = messages.redis_lane(active)
         if lane is not None:
-            with lane.pipeline() as push:
+            with lane.pipeline(expected=len(dispatches)) as push:
                 for dispatch in dispatches:
                     messages.push(dispatch, push, sent_events)
         else:

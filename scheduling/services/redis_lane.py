@@ -37,6 +37,8 @@ from kombu.exceptions import BatchPublishError  # type: ignore[attr-defined]  # 
 from kombu.serialization import dumps as serialize
 from kombu.utils.json import dumps as json_dumps
 
+from scheduling import random_ids
+
 logger = logging.getLogger(__name__)
 
 
@@ -84,15 +86,17 @@ class RedisLane:
         self.max_size = max_size
 
     @contextmanager
-    def pipeline(self) -> Iterator[_Push]:
+    def pipeline(self, expected: int = 0) -> Iterator[_Push]:
         """Yield a push function; what it took is sent every ``max_size`` and at the end.
 
         As kombu's batch: a failed send raises ``BatchPublishError`` (delivery
         uncertain), and an exception inside the block discards what is not sent yet.
+        ``expected``: how many messages the caller means to push, if it knows
+        (it may push more), so that no more delivery tags are made than needed.
         """
         with self.channel.conn_or_acquire() as client:
             pipe = client.pipeline(transaction=False)
-            push = _Push(self, pipe)
+            push = _Push(self, pipe, expected)
             try:
                 yield push
                 push.flush()
@@ -100,25 +104,40 @@ class RedisLane:
                 pipe.reset()
 
     def entry(
-        self, *, task_id: str, root_id: str, kwargs_repr: str, event_id: str, occurrence_id: str
+        self,
+        *,
+        task_id: str,
+        root_id: str,
+        kwargs_repr: str,
+        event_id: str,
+        occurrence_id: str,
+        delivery_tag: str,
     ) -> str:
         """The Redis entry of one message: what kombu's channel would LPUSH for it."""
         body = self._body.format(_json(event_id), _json(occurrence_id))
         encoded = base64.b64encode(body.encode()).decode()
-        tag = self.channel._next_delivery_tag()
         return self._entry.format(
-            _json(task_id), _json(root_id), _json(kwargs_repr), encoded, _json(tag)
+            _json(task_id), _json(root_id), _json(kwargs_repr), encoded, _json(delivery_tag)
         )
 
 
 class _Push:
-    def __init__(self, lane: RedisLane, pipe: Any) -> None:
+    def __init__(self, lane: RedisLane, pipe: Any, expected: int) -> None:
         self.lane = lane
         self.pipe = pipe
         self.buffered = 0
+        self._left = expected
+        self._tags: list[str] = []
 
     def __call__(self, **ids: str) -> None:
-        self.pipe.lpush(self.lane.key, self.lane.entry(**ids))
+        if not self._tags:
+            # Random, as kombu's channel makes each (``_next_delivery_tag``),
+            # but up to a pipeline's worth from one read (scheduling.random_ids).
+            size = self.lane.max_size
+            self._tags = _delivery_tags(min(size, self._left) if self._left > 0 else size)
+        entry = self.lane.entry(**ids, delivery_tag=self._tags.pop())
+        self._left -= 1
+        self.pipe.lpush(self.lane.key, entry)
         self.buffered += 1
         if self.buffered >= self.lane.max_size:
             self.flush()
@@ -131,6 +150,10 @@ class _Push:
             self.pipe.execute()
         except Exception as exc:
             raise BatchPublishError("Redis publish batch failed; delivery is uncertain") from exc
+
+
+def _delivery_tags(count: int) -> list[str]:
+    return random_ids.uuid4_strings(count)
 
 
 def _json(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
@@ -49,6 +50,32 @@ def test_claiming_one_offs_takes_the_same_statements_for_3_or_300() -> None:
     # BEGIN, the due SELECT (on PostgreSQL between two SET LOCALs), the
     # Occurrence INSERT, the events' UPDATE, two DELETEs of beat rows, COMMIT.
     assert few <= 9
+
+
+def test_a_batch_of_claims_reads_the_systems_randomness_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An os.urandom per occurrence id (uuid4) lets go of the interpreter lock
+    # each time: beside the thread publishing the batch before, each wait
+    # for it back could last that thread's turn (scheduling.random_ids).
+    _due_one_offs(300, prefix="appt")
+    schedule_event(**event_kwargs(entity_id="rule", recurrence={"frequency": "DAILY"}))
+    ScheduledEvent.objects.filter(entity_id="rule").update(
+        next_run_at=timezone.now() - timedelta(seconds=1)
+    )
+    reads: list[int] = []
+    urandom = os.urandom
+
+    def counted(size: int) -> bytes:
+        reads.append(size)
+        return urandom(size)
+
+    monkeypatch.setattr(os, "urandom", counted)
+    claimed = claim_due_occurrences(now=timezone.now(), limit=1000)
+
+    assert len(claimed) == 301
+    assert reads == [16 * 300, 16]  # the one-offs', then the rule's
+    assert len({dispatch.occurrence_id for dispatch in claimed}) == 301
 
 
 def test_a_claimed_one_off_is_one_claimed_occurrence_and_leaves_the_beat_tables() -> None:
@@ -177,3 +204,37 @@ def test_a_burst_is_read_down_the_due_index_whatever_the_statistics_say() -> Non
     assert "Index Scan using event_due_idx" in plan
     assert "Sort" not in plan
     assert "Bitmap" not in plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's unnest insert")
+def test_a_claims_insert_sends_arrays_only_of_what_differs_between_rows() -> None:
+    # psycopg writes an array element by element in Python: a burst's claims
+    # (one instant, one status, one lease) vary in three columns of twelve.
+    _due_one_offs(300, prefix="appt")
+    with CaptureQueriesContext(connection) as queries:
+        claimed = claim_due_occurrences(now=timezone.now(), limit=1000)
+
+    [insert] = [
+        q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "scheduling_occurrence"')
+    ]
+    # A literal array (client-side binding) begins '{; the three: ids, events, task ids.
+    assert insert.count("'{") == 3
+    occurrences = Occurrence.objects.filter(pk__in=[d.occurrence_id for d in claimed])
+    assert occurrences.count() == 300
+    assert set(occurrences.values_list("status", "trigger", "attempts", "error")) == {
+        (OccurrenceStatus.CLAIMED, "schedule", 0, None)
+    }
+    assert {(d.task_id, d.event_id) for d in claimed} == {
+        (o.task_id, str(o.event_id)) for o in occurrences
+    }
+
+
+def test_a_single_claim_is_inserted_whole() -> None:
+    # One row: every column holds one value, none an array to count rows by.
+    _due_one_offs(1, prefix="alone")
+    [dispatch] = claim_due_occurrences(now=timezone.now(), limit=10)
+
+    occurrence = Occurrence.objects.get(pk=dispatch.occurrence_id)
+    assert occurrence.task_id == dispatch.task_id
+    assert occurrence.status == OccurrenceStatus.CLAIMED
+    assert occurrence.lease_expires_at is not None

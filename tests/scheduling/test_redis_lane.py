@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import shutil
 import uuid
@@ -61,10 +62,16 @@ def app(server: RedisServer, client: redis.Redis) -> Celery:
 
 @pytest.fixture
 def numbered_tags(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Delivery tags from a counter, not random: ``_untagged`` can find them in the bytes."""
+    """Delivery tags from a counter, not random: ``_untagged`` can find them in the bytes.
+
+    kombu's channel makes one per message; the lane a pipeline's worth at a time.
+    """
     counter = itertools.count()
     monkeypatch.setattr(
         redis_transport.Channel, "_next_delivery_tag", lambda self: f"tag-{next(counter)}"
+    )
+    monkeypatch.setattr(
+        redis_lane, "_delivery_tags", lambda n: [f"tag-{next(counter)}" for _ in range(n)]
     )
 
 
@@ -124,6 +131,32 @@ def test_the_lane_writes_the_bytes_kombu_writes(
     first = json.loads(ours[0])
     assert first["headers"]["id"] == dispatches[0].task_id
     assert first["properties"]["delivery_info"] == {"exchange": "", "routing_key": EVENT_QUEUE}
+
+
+def test_a_batch_reads_the_systems_randomness_once_per_pipeline(
+    app: Celery, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One os.urandom per message (kombu's uuid4 per delivery tag) lets go of
+    # the interpreter lock each time: beside beat's claiming thread, each
+    # wait for it back was most of a message's cost (scheduling.random_ids).
+    reads: list[int] = []
+    urandom = os.urandom
+
+    def counted(size: int) -> bytes:
+        reads.append(size)
+        return urandom(size)
+
+    monkeypatch.setattr(os, "urandom", counted)
+    dispatches = [_dispatch(n) for n in range(PIPELINE_SIZE + 3)]
+    reads.clear()  # the dispatches' own ids
+    publish(dispatches, app=app, mark=False)
+
+    # The tags' two reads, and a couple of the batch's own (its producer's).
+    assert [size for size in reads if size > 16] == [16 * PIPELINE_SIZE, 16 * 3]
+    assert len(reads) <= 4
+    tags = [json.loads(entry)["properties"]["delivery_tag"] for entry in _queued(client)]
+    assert len(set(tags)) == len(dispatches)
+    assert {uuid.UUID(tag).version for tag in tags} == {4}
 
 
 def test_a_consumer_reads_the_lane_messages_as_sent(app: Celery) -> None:
