@@ -32,6 +32,7 @@ from django_celery_results.models import TaskResult
 
 from scheduling import audit, bulk_insert, calendar, policies, random_ids
 from scheduling.index_order import read_in_index_order
+from scheduling.lookups import AnyOf
 from scheduling.misfire import lateness_beyond_grace
 from scheduling.models import (
     FINAL_OCCURRENCE_STATUSES,
@@ -201,7 +202,7 @@ def _claim_one_offs(
             )
         )
     inserted = bulk_insert.insert_new_rows(Occurrence, _CLAIM_COLUMNS, claims)
-    ScheduledEvent.objects.filter(pk__in=[row[_ID] for row in rows]).update(
+    ScheduledEvent.objects.filter(AnyOf(F("pk"), [row[_ID] for row in rows])).update(
         next_run_at=None, fired_count=F("fired_count") + 1, updated_at=now, periodic_task=None
     )
     if missed:
@@ -424,7 +425,7 @@ def mark_sent(dispatches: list[Dispatch], *, now: datetime) -> None:
     """The broker holds these messages now: it answers for them until their lease."""
     # Only claimed rows: a fast worker may already have moved one on.
     Occurrence.objects.filter(
-        pk__in=[d.occurrence_id for d in dispatches], status=OccurrenceStatus.CLAIMED
+        AnyOf(F("pk"), [d.occurrence_id for d in dispatches]), status=OccurrenceStatus.CLAIMED
     ).update(status=OccurrenceStatus.SENT, sent_at=now, lease_expires_at=now + leases.sent_lease(0))
 
 
