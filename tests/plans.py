@@ -10,18 +10,21 @@ from django.db import connection
 
 
 @contextmanager
-def plans_of(chosen: Callable[[str], bool]) -> Iterator[list[str]]:
+def plans_of(chosen: Callable[[str], bool], *, verbose: bool = False) -> Iterator[list[str]]:
     """Collect the ``EXPLAIN`` of each statement for which ``chosen(sql)`` holds, as it runs.
 
     Each is explained just before it runs, in the same transaction, so it
     is planned with the settings and statistics the statement itself meets.
+    ``verbose``: ``EXPLAIN VERBOSE``, with what each node outputs.
     """
     plans: list[str] = []
+    explain_sql = "EXPLAIN VERBOSE " if verbose else "EXPLAIN "
 
     def explain(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if chosen(sql):
+        # Not its own EXPLAIN, which goes through this wrapper too.
+        if not sql.startswith("EXPLAIN") and chosen(sql):
             with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN " + sql, params)
+                cursor.execute(explain_sql + sql, params)
                 plans.append("\n".join(row[0] for row in cursor.fetchall()))
         return execute(sql, params, many, context)
 

@@ -26,10 +26,13 @@ def test_models_and_migrations_agree() -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("table", ["scheduling_occurrence", "scheduling_scheduledevent"])
-def test_the_tables_beat_rewrites_in_a_burst_carry_no_redundant_index(table: str) -> None:
+@pytest.mark.parametrize(
+    "table", ["scheduling_occurrence", "scheduling_scheduledevent", "scheduling_auditentry"]
+)
+def test_the_tables_written_per_firing_or_event_carry_no_redundant_index(table: str) -> None:
     # Every claim inserts an occurrence and rewrites its event (every index of
-    # the row): an index nothing reads is write work for nothing.
+    # the row), every event scheduled writes an audit entry: an index nothing
+    # reads is write work for nothing.
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, table)
     indexes = {
@@ -259,3 +262,27 @@ def test_0014_drops_two_indexes_and_back_keeping_task_ids_unique(migrator) -> No
     assert (
         _index_names("scheduling_occurrence") | _index_names("scheduling_scheduledevent") == before
     )
+
+
+def test_0016_drops_the_audit_logs_like_index_and_back(migrator) -> None:
+    migrate_to(("scheduling", "0015_fired_beat_rows"))
+    before = _index_names("scheduling_auditentry")
+    old = "scheduling_auditentry_target_7ea220d6"
+    assert old in before
+    old_oid = _index_oid(old)
+
+    migrate_to(("scheduling", "0016_audit_target_index"))
+    after = _index_names("scheduling_auditentry")
+    assert "audit_target_idx" in after
+    assert not [name for name in after if name.endswith("_like")]
+    assert old not in after
+    if connection.vendor == "postgresql":
+        # Renamed, not rebuilt.
+        assert _index_oid("audit_target_idx") == old_oid
+        assert before - after == {old, f"{old}_like"}
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "scheduling_auditentry")
+    assert constraints["audit_target_idx"]["columns"] == ["target"]
+
+    migrate_to(("scheduling", "0015_fired_beat_rows"))
+    assert _index_names("scheduling_auditentry") == before
