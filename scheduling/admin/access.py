@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from scheduling.admin.audited import AuditedAdmin
 from scheduling.admin.display import local_time
+from scheduling.admin.search import ExactIdSearch
 from scheduling.models import ApiKey, AuditAction, AuditEntry, BeatHeartbeat
 from scheduling.services.api_keys import create_api_key, revoke_api_key
 
@@ -117,10 +118,15 @@ class BeatHeartbeatAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdmin):
+class AuditEntryAdmin(ExactIdSearch, ReadOnlyAdmin):
     list_display = ("when", "actor_type", "actor", "address", "action", "target_link")
     list_filter = ("action", "actor_type")
-    search_fields = ("target", "actor")
+    # Whole values through their indexes: a substring search read the whole log.
+    search_fields = ("=target", "=actor")
+    search_help_text = (
+        "An event id, an API key prefix, or who acted (a service id or a username),"
+        " whole and as written."
+    )
     date_hierarchy = "at"
     show_full_result_count = False  # the log grows without bound
 

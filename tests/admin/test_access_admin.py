@@ -8,12 +8,15 @@ import re
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from handlers.services.appointments import book_appointment
 from scheduling.models import ApiKey, AuditEntry
 from scheduling.services.api_keys import authenticate, create_api_key
 from tests.conftest import booking_kwargs
+from tests.plans import plans_of
 
 pytestmark = pytest.mark.django_db
 
@@ -153,3 +156,60 @@ def test_beat_heartbeats_are_listed_read_only(admin_client, frozen_now) -> None:
 
     assert "beat-host:7" in listing.content.decode()
     assert add.status_code == 403
+
+
+class TestAuditSearch:
+    """The audit log's search takes a whole target or actor, through the log's indexes."""
+
+    url = staticmethod(lambda: reverse("admin:scheduling_auditentry_changelist"))
+
+    def found(self, admin_client, term: str) -> list[tuple[str, str]]:
+        with CaptureQueriesContext(connection) as queries:
+            page = admin_client.get(self.url(), {"q": term})
+        assert page.status_code == 200
+        # A substring match (UPPER(...) LIKE '%...%') reads every entry ever written.
+        assert not [q for q in queries if "UPPER(" in q["sql"] or "LIKE" in q["sql"]]
+        return [(e.actor, e.target) for e in page.context["cl"].result_list]
+
+    def test_an_event_id_a_key_prefix_or_an_actor_finds_their_entries(
+        self, admin_client, frozen_now
+    ) -> None:
+        key, _ = create_api_key(service_id="billing")
+        book_appointment(**booking_kwargs())
+        AuditEntry.objects.create(
+            at=frozen_now, actor_type="user", actor="alice", action="event.cancel", target="x"
+        )
+        booked = AuditEntry.objects.filter(action="event.schedule").first()
+        assert booked is not None
+        system = booked.actor  # the process that wrote it
+
+        assert self.found(admin_client, key.prefix) == [(system, key.prefix)]
+        assert self.found(admin_client, f" {booked.target} ") == [(system, booked.target)]
+        assert self.found(admin_client, "alice") == [("alice", "x")]
+        assert {actor for actor, _ in self.found(admin_client, system)} == {system}
+        assert self.found(admin_client, key.prefix[:4]) == []  # part of a value: nothing
+        assert self.found(admin_client, "Alice") == []  # as written
+
+    @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+    def test_a_search_is_answered_by_indexes_not_a_read_of_the_log(
+        self, admin_client, frozen_now
+    ) -> None:
+        create_api_key(service_id="billing")
+        searches = plans_of(lambda sql: "scheduling_auditentry" in sql and "WHERE" in sql)
+        with connection.cursor() as cursor:
+            # A log of any size: only a plan with no index left must read it all.
+            cursor.execute("SET enable_seqscan = off")
+        try:
+            with searches as plans:
+                admin_client.get(self.url(), {"q": "alice"})
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET enable_seqscan")
+
+        assert plans
+        for plan in plans:
+            # Each value looked up in its own index, not the log read in full
+            # (a scan of the table, or of its index by time, filtering).
+            assert "audit_actor_idx" in plan, plan
+            assert "audit_target_idx" in plan, plan
+            assert "Seq Scan on scheduling_auditentry" not in plan
