@@ -42,6 +42,24 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
+def urandom_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each read of the system's randomness (``os.urandom``) from now on.
+
+    ``uuid.uuid4()`` is one such read; each lets go of the interpreter lock
+    (``scheduling.random_ids``).
+    """
+    reads: list[int] = []
+    urandom = os.urandom
+
+    def counted(size: int) -> bytes:
+        reads.append(size)
+        return urandom(size)
+
+    monkeypatch.setattr(os, "urandom", counted)
+    return reads
+
+
+@pytest.fixture
 def frozen_now(freezer: Any) -> datetime:
     freezer.move_to(NOW)
     return NOW

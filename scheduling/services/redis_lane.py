@@ -153,6 +153,7 @@ class _Push:
 
 
 def _delivery_tags(count: int) -> list[str]:
+    """Delivery tags for ``count`` messages: random UUIDs, as kombu's (tests number them)."""
     return random_ids.uuid4_strings(count)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pytest
@@ -52,9 +51,7 @@ def test_claiming_one_offs_takes_the_same_statements_for_3_or_300() -> None:
     assert few <= 9
 
 
-def test_a_batch_of_claims_reads_the_systems_randomness_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_batch_of_claims_reads_the_systems_randomness_once(urandom_reads: list[int]) -> None:
     # An os.urandom per occurrence id (uuid4) lets go of the interpreter lock
     # each time: beside the thread publishing the batch before, each wait
     # for it back could last that thread's turn (scheduling.random_ids).
@@ -63,18 +60,11 @@ def test_a_batch_of_claims_reads_the_systems_randomness_once(
     ScheduledEvent.objects.filter(entity_id="rule").update(
         next_run_at=timezone.now() - timedelta(seconds=1)
     )
-    reads: list[int] = []
-    urandom = os.urandom
-
-    def counted(size: int) -> bytes:
-        reads.append(size)
-        return urandom(size)
-
-    monkeypatch.setattr(os, "urandom", counted)
+    urandom_reads.clear()
     claimed = claim_due_occurrences(now=timezone.now(), limit=1000)
 
     assert len(claimed) == 301
-    assert reads == [16 * 300, 16]  # the one-offs', then the rule's
+    assert urandom_reads == [16 * 300, 16]  # the one-offs', then the rule's
     assert len({dispatch.occurrence_id for dispatch in claimed}) == 301
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import shutil
 import uuid
@@ -134,20 +133,13 @@ def test_the_lane_writes_the_bytes_kombu_writes(
 
 
 def test_a_batch_reads_the_systems_randomness_once_per_pipeline(
-    app: Celery, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    app: Celery, client: redis.Redis, urandom_reads: list[int]
 ) -> None:
     # One os.urandom per message (kombu's uuid4 per delivery tag) lets go of
     # the interpreter lock each time: beside beat's claiming thread, each
     # wait for it back was most of a message's cost (scheduling.random_ids).
-    reads: list[int] = []
-    urandom = os.urandom
-
-    def counted(size: int) -> bytes:
-        reads.append(size)
-        return urandom(size)
-
-    monkeypatch.setattr(os, "urandom", counted)
     dispatches = [_dispatch(n) for n in range(PIPELINE_SIZE + 3)]
+    reads = urandom_reads
     reads.clear()  # the dispatches' own ids
     publish(dispatches, app=app, mark=False)
 
