@@ -286,3 +286,16 @@ def test_0016_drops_the_audit_logs_like_index_and_back(migrator) -> None:
 
     migrate_to(("scheduling", "0015_fired_beat_rows"))
     assert _index_names("scheduling_auditentry") == before
+
+
+def test_0017_adds_the_audit_logs_actor_index_and_back(migrator) -> None:
+    migrate_to(("scheduling", "0016_audit_target_index"))
+    assert "audit_actor_idx" not in _index_names("scheduling_auditentry")
+
+    migrate_to(("scheduling", "0017_audit_actor_index"))
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "scheduling_auditentry")
+    assert constraints["audit_actor_idx"]["columns"] == ["actor", "at"]
+
+    migrate_to(("scheduling", "0016_audit_target_index"))
+    assert "audit_actor_idx" not in _index_names("scheduling_auditentry")

@@ -3,37 +3,33 @@
 On PostgreSQL the index is built concurrently (``CREATE INDEX CONCURRENTLY``,
 outside a transaction): every event scheduled writes an audit entry, and a
 plain build would hold those writes back for as long as it reads the log.
-Elsewhere (SQLite) it is built as usual.
+Elsewhere (SQLite) it is built as usual. Written out rather than with
+``django.contrib.postgres``'s operation, which imports psycopg: a project on
+SQLite need not have it.
 """
 
 from typing import Any
 
-from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
+INDEX = models.Index(fields=["actor", "at"], name="audit_actor_idx")
 
-class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
-    """``AddIndexConcurrently`` on PostgreSQL; a plain ``AddIndex`` on other databases."""
 
-    def database_forwards(
-        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
-    ) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-        else:
-            migrations.AddIndex.database_forwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+def forwards(apps: Any, schema_editor: Any) -> None:
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX.name}"
+            " ON scheduling_auditentry (actor, at)"
+        )
+    else:
+        schema_editor.add_index(apps.get_model("scheduling", "AuditEntry"), INDEX)
 
-    def database_backwards(
-        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
-    ) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-        else:
-            migrations.AddIndex.database_backwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+
+def backwards(apps: Any, schema_editor: Any) -> None:
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX.name}")
+    else:
+        schema_editor.remove_index(apps.get_model("scheduling", "AuditEntry"), INDEX)
 
 
 class Migration(migrations.Migration):
@@ -44,8 +40,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        AddIndexConcurrentlyOnPostgres(
-            model_name="auditentry",
-            index=models.Index(fields=["actor", "at"], name="audit_actor_idx"),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[migrations.AddIndex(model_name="auditentry", index=INDEX)],
+            database_operations=[migrations.RunPython(forwards, backwards)],
         ),
     ]
