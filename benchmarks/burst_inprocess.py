@@ -18,6 +18,9 @@ share one interpreter: on two cores, with the server on the other, that is the f
 and archiving after.
 No beat loop, no wake-up, no other events in the table: the floor of beat's own part of
 ``beat_bench.py``'s burst. The broker's database is flushed: give it one of its own.
+``--profile`` shows the claiming thread only; both threads, for speedscope.app:
+``py-spy record -f speedscope -o burst.json -- .venv/bin/python benchmarks/burst_inprocess.py``
+(with the environment above; ``pip install -r benchmarks/requirements.txt``).
 """
 
 from __future__ import annotations
