@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import uuid
 
+from scheduling.uuid_text import uuid_text
+
 _BYTES = 16
 
 
@@ -30,10 +32,7 @@ def uuid4s(count: int) -> list[uuid.UUID]:
 def uuid4_strings(count: int) -> list[str]:
     """``count`` random UUIDs in their text form, as ``str(uuid.uuid4())`` writes them."""
     digits = os.urandom(_BYTES * count).hex()
-    ids = []
-    for start in range(0, len(digits), 2 * _BYTES):
-        h = digits[start : start + 2 * _BYTES]
-        # The version (4) and the variant (10xx, RFC 4122) in their places.
-        variant = "89ab"[int(h[16], 16) & 3]
-        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}")
-    return ids
+    return [
+        uuid_text(digits[start : start + 2 * _BYTES], version=4)
+        for start in range(0, len(digits), 2 * _BYTES)
+    ]

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django_celery_beat.models import PeriodicTask
 
 from scheduling.models.fields import EncryptedJSONField
+from scheduling.uuid_text import uuid_text
 
 
 class EventStatus(models.TextChoices):
@@ -171,13 +172,11 @@ def occurrence_task_id(event_id: uuid.UUID | str, scheduled_for_iso: str) -> str
     ``event_id`` as a UUID or its text (``str(uuid)``: lower case, dashed).
     """
     name = f"occurrence:{event_id}:{scheduled_for_iso}".encode()
-    h = hashlib.sha1(_URL_NAMESPACE + name, usedforsecurity=False).hexdigest()
-    # RFC 4122: version 5 in the 13th digit, the variant (10xx) in the 17th.
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+    digest = hashlib.sha1(_URL_NAMESPACE + name, usedforsecurity=False).hexdigest()
+    return uuid_text(digest, version=5)  # uuid5 keeps the SHA-1's first 128 bits
 
 
 _URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
-_VARIANT = "89ab"
 
 
 class Trigger(models.TextChoices):
