@@ -196,14 +196,23 @@ def payload_size_error(payload: object) -> str | None:
 
 def _encode_payload(payload: object) -> bytes:
     """Compact JSON, as stored; raise ValueError saying why it cannot be."""
-    # Measured first, without recursion: json.dumps recurses once per level
-    # and would raise RecursionError at about a thousand.
-    if _nested_deeper_than(payload, MAX_PAYLOAD_DEPTH):
-        raise ValueError(NESTED_TOO_DEEPLY)
     try:
-        return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-    except (TypeError, ValueError) as exc:  # a date, NaN, an int of 5,000 digits
+        encoded = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        # json.dumps recurses once per level (RecursionError at about a
+        # thousand) and refuses a cycle, which nests without end: both are
+        # said as the depth limit. Otherwise a date, NaN, an int of 5,000 digits.
+        if _nested_deeper_than(payload, MAX_PAYLOAD_DEPTH):
+            raise ValueError(NESTED_TOO_DEEPLY) from None
         raise ValueError(f"must be JSON-serialisable: {exc}") from None
+    # Each level opens a bracket: with no more brackets than the limit allows
+    # levels, the payload cannot be too deep, and is not walked (a tenth of
+    # an event's validation).
+    if encoded.count(b"{") + encoded.count(b"[") > MAX_PAYLOAD_DEPTH and _nested_deeper_than(
+        payload, MAX_PAYLOAD_DEPTH
+    ):
+        raise ValueError(NESTED_TOO_DEEPLY)
+    return encoded
 
 
 def _nested_deeper_than(value: object, limit: int) -> bool:

@@ -67,11 +67,11 @@ def unsaved_periodic_tasks(
     if insert_clocks:
         bulk_insert.insert(clocks)
     for (task, _), clock in zip(one_offs, clocks, strict=True):
-        task.clocked = clock
+        bulk_insert.relate(task, "clocked", clock)
     keys = {i: cron_key(spec.rule) for i, spec in enumerate(specs) if spec.rule is not None}
     crontabs = crontabs_of(keys.values())
     for i, key in keys.items():
-        tasks[i].crontab = crontabs[key]
+        bulk_insert.relate(tasks[i], "crontab", crontabs[key])
     return tasks
 
 

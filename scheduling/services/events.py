@@ -279,7 +279,7 @@ def _unsaved_event(spec: EventSpec, event_id: uuid.UUID, task: Any) -> Scheduled
         status=EventStatus.SCHEDULED,
     )
     # Not inserted yet: the insert reads its id from it once it has one.
-    event.periodic_task = task
+    bulk_insert.relate(event, "periodic_task", task)
     return event
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from datetime import timezone as fixed_offset
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,8 +20,10 @@ from scheduling import (
     reschedule_event,
     schedule_event,
     schedule_events,
+    validation,
 )
 from scheduling.models import AuditEntry, EventStatus, ScheduledEvent
+from scheduling.validation import NESTED_TOO_DEEPLY
 from tests.conftest import event_kwargs
 
 pytestmark = pytest.mark.django_db
@@ -259,6 +261,59 @@ class TestBadInputChangesNothing:
         event = schedule_event(**event_kwargs(payload=nested(32)))
         event.refresh_from_db()
         assert event.payload == nested(32)
+
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            nested(33),
+            nested(2_000),
+            {"a": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]},
+        ],
+        ids=["33 objects", "2,000 objects", "33 lists"],
+    )
+    def test_a_payload_too_deep_is_refused_naming_the_limit(self, frozen_now, payload) -> None:
+        before = table_counts()
+        with pytest.raises(EventValidationError) as caught:
+            schedule_event(**event_kwargs(payload=payload))
+        assert caught.value.message_dict == {"payload": [NESTED_TOO_DEEPLY]}
+        assert table_counts() == before
+
+    def test_a_payload_that_contains_itself_is_refused_as_too_deep(self, frozen_now) -> None:
+        payload: dict[str, Any] = {"a": 1}
+        payload["self"] = payload
+        with pytest.raises(EventValidationError) as caught:
+            schedule_event(**event_kwargs(payload=payload))
+        assert caught.value.message_dict == {"payload": [NESTED_TOO_DEEPLY]}
+
+    def test_brackets_in_a_payloads_text_are_not_levels(self, frozen_now) -> None:
+        # More brackets than levels allowed, all inside strings, beside 31
+        # real levels: walked, and accepted.
+        payload = nested(31) | {"text": "{[" * 40}
+        event = schedule_event(**event_kwargs(payload=payload))
+        event.refresh_from_db()
+        assert event.payload == payload
+
+    def test_a_shallow_payload_is_not_walked_level_by_level(
+        self, frozen_now, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        walks: list[object] = []
+        walk = validation._nested_deeper_than
+        monkeypatch.setattr(
+            validation,
+            "_nested_deeper_than",
+            lambda value, limit: walks.append(value) or walk(value, limit),
+        )
+        schedule_event(**event_kwargs(payload={"a": [1, {"b": 2}], "c": "{[{["}))
+        assert walks == []
+        with pytest.raises(EventValidationError):
+            schedule_event(**event_kwargs(payload=nested(33)))
+        assert len(walks) == 1
+
+    def test_a_value_json_cannot_hold_is_named(self, frozen_now) -> None:
+        with pytest.raises(EventValidationError) as caught:
+            schedule_event(**event_kwargs(payload={"at": datetime(2027, 1, 1, tzinfo=UTC)}))
+        [message] = caught.value.message_dict["payload"]
+        assert message.startswith("must be JSON-serialisable: ")
 
     def test_every_bad_field_is_reported_at_once(self, frozen_now) -> None:
         with pytest.raises(EventValidationError) as caught:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
+from django.db.models import Model, signals
 from django.test.utils import CaptureQueriesContext
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
@@ -528,6 +529,80 @@ class TestBuild:
         assert differ == {}
         assert built._state.adding
         assert built.pk is None or isinstance(built.pk, uuid.UUID)
+        # Nothing set beside the columns (their values in __dict__, as
+        # __init__ leaves them) and the instance's state.
+        assert set(vars(built)) == {*columns, "_state"}
+
+    def test_a_callable_default_is_called_for_each_instance(self) -> None:
+        first, second = bulk_insert.build(ScheduledEvent), bulk_insert.build(ScheduledEvent)
+        assert first.id != second.id
+        assert first.created_at is None  # auto_now_add: set when inserted
+
+    def test_a_models_init_receivers_still_hear_of_it(self) -> None:
+        heard: list[dict[str, Any]] = []
+
+        def receiver(sender: Any, instance: Model, **kwargs: Any) -> None:
+            heard.append({"sender": sender, "name": instance.name})
+
+        signals.post_init.connect(receiver, sender=PeriodicTask)
+        try:
+            built = bulk_insert.build(PeriodicTask, name="heard", task="t")
+        finally:
+            signals.post_init.disconnect(receiver, sender=PeriodicTask)
+        assert heard == [{"sender": PeriodicTask, "name": "heard"}]
+        assert built.name == "heard"
+
+
+class TestRelate:
+    """bulk_insert.relate(obj, name, parent) is ``obj.<name> = parent`` for new instances."""
+
+    def test_an_unsaved_parent_is_cached_and_its_id_left_for_the_insert(self) -> None:
+        clock = bulk_insert.build(ClockedSchedule, clocked_time=datetime(2027, 1, 1, tzinfo=UTC))
+        task = bulk_insert.build(PeriodicTask, name="n", task="t")
+        bulk_insert.relate(task, "clocked", clock)
+        assert task.clocked is clock
+        assert task.clocked_id is None
+
+    @pytest.mark.django_db
+    def test_a_saved_parent_gives_its_id(self) -> None:
+        clock = ClockedSchedule.objects.create(clocked_time=datetime(2027, 1, 1, tzinfo=UTC))
+        task = bulk_insert.build(PeriodicTask, name="n", task="t")
+        bulk_insert.relate(task, "clocked", clock)
+        assert task.clocked_id == clock.pk
+        assert task.clocked is clock
+
+    def test_a_one_to_one_is_cached_both_ways_as_the_descriptor_does(self) -> None:
+        task = bulk_insert.build(PeriodicTask, name="n", task="t")
+        event = bulk_insert.build(ScheduledEvent)
+        expected_task = bulk_insert.build(PeriodicTask, name="n", task="t")
+        expected_event = bulk_insert.build(ScheduledEvent)
+        expected_event.periodic_task = expected_task
+
+        bulk_insert.relate(event, "periodic_task", task)
+        assert event.periodic_task is task
+        assert task.scheduled_event is event
+        assert event._state.fields_cache.keys() == expected_event._state.fields_cache.keys()
+        assert task._state.fields_cache.keys() == expected_task._state.fields_cache.keys()
+
+    @pytest.mark.django_db
+    def test_related_rows_insert_linked(self) -> None:
+        clocks = [
+            bulk_insert.build(ClockedSchedule, clocked_time=datetime(2027, 1, 1, tzinfo=UTC))
+            for _ in range(bulk_insert.FROM_ROWS)
+        ]
+        tasks = [
+            bulk_insert.build(PeriodicTask, name=f"related {i}", task="t", one_off=True)
+            for i in range(len(clocks))
+        ]
+        for task, clock in zip(tasks, clocks, strict=True):
+            bulk_insert.relate(task, "clocked", clock)
+        bulk_insert.insert(clocks)
+        bulk_insert.insert(tasks)
+
+        stored = dict(
+            PeriodicTask.objects.filter(name__startswith="related ").values_list("pk", "clocked_id")
+        )
+        assert stored == {task.pk: clock.pk for task, clock in zip(tasks, clocks, strict=True)}
 
 
 @pytest.mark.django_db
