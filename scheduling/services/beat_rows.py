@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from django.db import connection
-from django.db.models import Q
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
 from scheduling.recurrence import (
@@ -150,8 +149,7 @@ def crontabs_of(keys: Iterable[CronKey]) -> dict[CronKey, CrontabSchedule]:
 
 
 _CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week", "timezone")
-# Patterns per lookup: each is an AND of six columns in one OR; SQLite
-# refuses an expression tree 1,000 deep.
+# Patterns per lookup: six parameters each, within SQLite's oldest limit of 999.
 _CRON_CHUNK = 100
 # The first key of the two-key advisory locks taken here: any constant,
 # apart from the beat lock's (scheduling.leader), which is a one-key lock.
@@ -159,12 +157,22 @@ _CRONTAB_LOCK_CLASS = 0x5C4E
 
 
 def _existing_crontabs(keys: Sequence[CronKey]) -> dict[CronKey, CrontabSchedule]:
+    # One row-value IN per chunk: the ORM's OR of six-column ANDs took
+    # 3.6 ms to build and compile for 20 patterns against 0.6 ms for the
+    # query, once per bulk call and per recurring event scheduled alone.
     found: dict[CronKey, CrontabSchedule] = {}
+    quote = connection.ops.quote_name
+    table = quote(CrontabSchedule._meta.db_table)
+    columns = ", ".join(quote(name) for name in _CRON_FIELDS)
+    pk = quote("id")
     for start in range(0, len(keys), _CRON_CHUNK):
-        condition = Q()
-        for key in keys[start : start + _CRON_CHUNK]:
-            condition |= Q(**dict(zip(_CRON_FIELDS, key, strict=True)))
-        for crontab in CrontabSchedule.objects.filter(condition).order_by("pk"):
+        chunk = keys[start : start + _CRON_CHUNK]
+        marks = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+        rows = CrontabSchedule.objects.raw(
+            f"SELECT * FROM {table} WHERE ({columns}) IN (VALUES {marks}) ORDER BY {pk}",  # noqa: S608
+            [value for key in chunk for value in key],
+        )
+        for crontab in rows:
             found.setdefault(_row_key(crontab), crontab)
     return found
 
