@@ -29,7 +29,7 @@ import operator
 import re
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -197,13 +197,14 @@ def insert(objs: Sequence[Model], *, ids: bool = True) -> None:
             obj.pk = new_id
         generated = False
     fields = [f for f in model._meta.concrete_fields if not (generated and f.primary_key)]
-    rows = _rows(objs, fields)
     if copy:
-        _copy(model, fields, rows)
+        # Rows converted as COPY sends them: the server takes in each chunk
+        # while the next is converted (encrypted, say), on the other core.
+        _copy(model, fields, _each_row(objs, fields))
     elif (generated and ids) or len(objs) < FROM_ROWS:
-        _insert_values(objs, model, fields, rows, returning=generated and ids)
+        _insert_values(objs, model, fields, _rows(objs, fields), returning=generated and ids)
     else:
-        _execute_many(model, fields, rows)
+        _execute_many(model, fields, _rows(objs, fields))
     _mark_saved(objs)
 
 
@@ -440,6 +441,11 @@ def _relations(model: type[Model]) -> list[Field[Any, Any]]:
 
 
 def _rows(objs: Sequence[Model], fields: Sequence[Field[Any, Any]]) -> list[list[Any]]:
+    return list(_each_row(objs, fields))
+
+
+def _each_row(objs: Sequence[Model], fields: Sequence[Field[Any, Any]]) -> Iterator[list[Any]]:
+    """Each instance's row as the driver takes it, converted as it is asked for."""
     # auto_now and auto_now_add, as their pre_save would set them, with one
     # reading of the clock for the batch.
     now = timezone.now()
@@ -454,13 +460,11 @@ def _rows(objs: Sequence[Model], fields: Sequence[Field[Any, Any]]) -> list[list
     converted = [
         (i, _repeating(bind(db)) if repeats else bind(db)) for i, bind, repeats in conversions
     ]
-    rows = []
     for obj in objs:
         row = list(values(obj)) if len(fields) > 1 else [values(obj)]
         for i, convert in converted:
             row[i] = convert(row[i])
-        rows.append(row)
-    return rows
+        yield row
 
 
 # A column's conversion, given the connection it converts for.
@@ -580,7 +584,7 @@ def _next_ids(model: type[Model], count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _copy(model: type[Model], fields: Sequence[Field[Any, Any]], rows: list[list[Any]]) -> None:
+def _copy(model: type[Model], fields: Sequence[Field[Any, Any]], rows: Iterable[list[Any]]) -> None:
     table, columns = _table_and_columns(model, fields)
     # The driver's cursor (Django's wrapper has no COPY), its errors turned
     # into Django's as the wrapper would: a unique violation must be the

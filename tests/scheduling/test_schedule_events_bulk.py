@@ -644,6 +644,38 @@ def test_a_bulk_insert_reaches_the_connection_once_not_per_value(
     assert len(reads) < 20
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's COPY")
+def test_a_copys_rows_are_converted_as_it_sends_them(
+    frozen_now, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Converted all first, the server had nothing to take in while each
+    # payload was encrypted; converted as sent, it works on the other core.
+    import psycopg
+
+    from scheduling import encryption
+
+    steps: list[str] = []
+    encrypt, write_row = encryption.encrypt, psycopg.Copy.write_row
+
+    def encrypting(data: bytes) -> str:
+        steps.append("encrypt")
+        return encrypt(data)
+
+    def writing(self: psycopg.Copy, row: Any) -> None:
+        steps.append("write")
+        write_row(self, row)
+
+    monkeypatch.setattr(encryption, "encrypt", encrypting)
+    monkeypatch.setattr(psycopg.Copy, "write_row", writing)
+    n = 2 * bulk_insert.FROM_ROWS
+    schedule_events([one_off(i) for i in range(n)])
+
+    assert steps.count("encrypt") == n
+    # The events' COPY: each payload encrypted just before its row is written.
+    first_write = steps.index("write", steps.index("encrypt"))
+    assert steps[first_write - 1 : first_write + 3] == ["encrypt", "write", "encrypt", "write"]
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's sequences")
 @pytest.mark.django_db
 def test_ids_taken_ahead_of_a_copy_look_the_sequence_up_once() -> None:
