@@ -299,17 +299,3 @@ def test_0017_adds_the_audit_logs_actor_index_and_back(migrator) -> None:
 
     migrate_to(("scheduling", "0016_audit_target_index"))
     assert "audit_actor_idx" not in _index_names("scheduling_auditentry")
-
-
-def test_0018_drops_the_events_service_entity_index_and_back(migrator) -> None:
-    migrate_to(("scheduling", "0017_audit_actor_index"))
-    assert "event_service_entity_idx" in _index_names("scheduling_scheduledevent")
-
-    migrate_to(("scheduling", "0018_drop_service_entity_index"))
-    with connection.cursor() as cursor:
-        constraints = connection.introspection.get_constraints(cursor, "scheduling_scheduledevent")
-    assert "event_service_entity_idx" not in constraints
-    assert constraints["event_entity_idx"]["columns"] == ["entity_id"]
-
-    migrate_to(("scheduling", "0017_audit_actor_index"))
-    assert "event_service_entity_idx" in _index_names("scheduling_scheduledevent")

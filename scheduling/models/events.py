@@ -122,8 +122,7 @@ class ScheduledEvent(models.Model):
                 condition=Q(status="scheduled", next_run_at__isnull=False),
                 name="event_due_idx",
             ),
-            # An entity's events, for its service or any: ids are the service's
-            # own, so a pair with service_id would only cost every write.
+            models.Index(fields=["service_id", "entity_id"], name="event_service_entity_idx"),
             models.Index(fields=["entity_id"], name="event_entity_idx"),
         ]
 
