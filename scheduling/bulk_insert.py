@@ -94,6 +94,10 @@ def build(model: type[M], **values: Any) -> M:
     value, not a callable, is read once per model.
     """
     columns = _columns(model)
+    if not values.keys() <= columns.name_set:
+        # A related instance, a property, a name that is no column: what
+        # __init__ does with it (sets it, or refuses it) is its own business.
+        return model(**values)
     row = {**columns.constant_defaults, **values}
     for name, default in columns.callable_defaults:
         if name not in values:
@@ -109,6 +113,7 @@ def build(model: type[M], **values: Any) -> M:
 @dataclass(frozen=True)
 class _Columns:
     names: list[str]  # attnames, in field order
+    name_set: frozenset[str]
     constant_defaults: dict[str, Any]
     callable_defaults: list[tuple[str, Callable[[], Any]]]
     # Whether assigning each column only stores its value in __dict__.
@@ -127,11 +132,15 @@ def _columns(model: type[Model]) -> _Columns:
             constant[field.attname] = field.get_default()
         else:
             called.append((field.attname, field.get_default))
+    names = [field.attname for field in fields]
     return _Columns(
-        names=[field.attname for field in fields],
+        names=names,
+        name_set=frozenset(names),
         constant_defaults=constant,
         callable_defaults=called,
-        plain=all(_stores_plainly(model, field.attname) for field in fields),
+        # A model's own __init__ may do more than set its columns.
+        plain=model.__init__ is Model.__init__
+        and all(_stores_plainly(model, name) for name in names),
     )
 
 
@@ -172,10 +181,13 @@ def relate(obj: Model, name: str, parent: Model | None) -> None:
     and their beat rows, 60 ms of a bulk call whose instances were all just
     built here. The same caches and column are set; ``insert`` reads the
     parent's id once the parent is inserted, as it does after the descriptor.
+    Unlike it, neither instance's ``_state.db`` is set: the insert sets it.
     """
     field = _foreign_key(type(obj), name)
     field.set_cached_value(obj, parent)
-    obj.__dict__[field.attname] = None if parent is None else parent.pk
+    # The column the key points at (the primary key unless the key says to_field).
+    target = field.target_field.attname
+    obj.__dict__[field.attname] = None if parent is None else getattr(parent, target)
     if parent is not None and field.one_to_one:
         field.remote_field.set_cached_value(parent, obj)
 

@@ -550,6 +550,16 @@ class TestBuild:
         assert first.id != second.id
         assert first.created_at is None  # auto_now_add: set when inserted
 
+    def test_a_related_instance_given_is_set_as_keyword_construction_sets_it(self) -> None:
+        task = bulk_insert.build(PeriodicTask, name="n", task="t")
+        event = bulk_insert.build(ScheduledEvent, periodic_task=task)
+        assert event.periodic_task is task
+        assert "periodic_task" not in vars(event)
+
+    def test_a_name_that_is_no_column_is_refused_as_keyword_construction_refuses_it(self) -> None:
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            bulk_insert.build(ScheduledEvent, bogus=1)
+
     def test_a_models_init_receivers_still_hear_of_it(self) -> None:
         heard: list[dict[str, Any]] = []
 
