@@ -46,6 +46,7 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from scheduling import metrics, selectors
+from scheduling.archive_behind import ArchiveBehind
 from scheduling.broker import QueueDepth
 from scheduling.conf import EVENT_QUEUE, EVENT_TASK_NAME
 from scheduling.leader import BeatLock, lock_for
@@ -123,6 +124,8 @@ class EventScheduler(DatabaseScheduler):
         self.watch = DueWatch(recheck_seconds=settings.SCHEDULING_BEAT_RECHECK_SECONDS)
         # Monotonic instant of the next stock tick while listening.
         self._stock_at = 0.0
+        # Bursts' fired beat rows, deleted off the loop (scheduling.archive_behind).
+        self.archiver = ArchiveBehind(self._archive_fired)
         super().__init__(*args, **kwargs)
         self.queue_depth = QueueDepth(self.app, EVENT_QUEUE)
 
@@ -143,6 +146,7 @@ class EventScheduler(DatabaseScheduler):
         return self.listener is not None and self.listener.listening
 
     def close(self) -> None:
+        self.archiver.close()
         if self.listener is not None:
             self.listener.close()
         self.lock.release()
@@ -358,10 +362,10 @@ class EventScheduler(DatabaseScheduler):
             # a time would make the claims and the thread's marks wait for
             # each other, nor for a tick with less than a batch due. Its
             # fired one-offs' beat rows are deleted once it is all published,
-            # off the claims' path (FiredBeatRows).
+            # off the claims' path (FiredBeatRows), and off beat's loop.
             with PublishBehind(self._publish) as behind:
                 self._claim_rest(first, now=now, publish=behind.put, archive_later=True)
-            self._archive_fired()
+            self.archiver.start()
         else:
             self._claim_rest(first, now=now, publish=self._publish)
 
@@ -383,14 +387,15 @@ class EventScheduler(DatabaseScheduler):
             publish(batch)
 
     @staticmethod
-    def _archive_fired() -> None:
+    def _archive_fired(keep_going: Callable[[], bool]) -> None:
         """Delete the beat rows that bursts left to archive: this beat's, or a dead beat's.
 
-        A failure is logged and left to the next sweep: neither the firings
-        (published already) nor the recovery of lapsed ones wait on it.
+        In the archiver's thread. A failure is logged and left to the next
+        sweep: neither the firings (published already) nor the recovery of
+        lapsed ones wait on it.
         """
         try:
-            archived = occurrences.archive_fired_beat_rows()
+            archived = occurrences.archive_fired_beat_rows(keep_going)
         except (DatabaseError, InterfaceError) as exc:
             logger.warning("fired one-offs' beat rows not deleted yet (%s); next sweep", exc)
             return
@@ -404,7 +409,23 @@ class EventScheduler(DatabaseScheduler):
             return
         self._last_recovery = now
         self._republish_lapsed(now)
-        self._archive_fired()
+        self._archive_leftovers()
+
+    def _archive_leftovers(self) -> None:
+        """Start the archiver for beat rows a burst left, this beat's or a dead beat's.
+
+        One query on the loop when none are left; a failure to ask is logged
+        and left to the next sweep, as a failure to delete is.
+        """
+        if self.archiver.running:
+            return
+        try:
+            left = selectors.fired_beat_rows_left()
+        except (DatabaseError, InterfaceError) as exc:
+            logger.warning("fired one-offs' beat rows not looked for (%s); next sweep", exc)
+            return
+        if left:
+            self.archiver.start()
 
     def _republish_lapsed(self, now: datetime) -> None:
         """Publish again the occurrences whose holder let the lease lapse."""

@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from scheduling.calendar import cron_pattern, event_rule
 from scheduling.index_order import read_in_index_order
-from scheduling.models import BeatHeartbeat, EventStatus, ScheduledEvent
+from scheduling.models import BeatHeartbeat, EventStatus, FiredBeatRows, ScheduledEvent
 from scheduling.policies import jitter_offset
 from scheduling.recurrence import iter_fires
 from scheduling.validation import build_upcoming_query, event_uuid
@@ -210,6 +210,11 @@ def service_event(event_id: str, *, service_id: str) -> ScheduledEvent | None:
     if pk is None:
         return None
     return ScheduledEvent.objects.filter(id=pk, service_id=service_id).first()
+
+
+def fired_beat_rows_left() -> bool:
+    """Whether bursts left fired one-offs' beat rows to delete (``FiredBeatRows``)."""
+    return FiredBeatRows.objects.exists()
 
 
 def next_due_at() -> datetime | None:

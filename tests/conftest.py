@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -134,6 +135,16 @@ def _no_beat_lock(settings: Any) -> None:
     # In-process schedulers are many and short-lived; tests/scheduling/test_leader.py
     # and tests/e2e exercise the lock itself.
     settings.SCHEDULING_BEAT_LOCK = False
+
+
+@pytest.fixture(autouse=True)
+def _no_archiver_left_running() -> Iterator[None]:
+    # An in-process beat deletes a burst's beat rows in a thread
+    # (scheduling.archive_behind): done before the next test's database.
+    yield
+    for thread in threading.enumerate():
+        if thread.name == "archive-behind":
+            thread.join(30)
 
 
 def recorded(outcome: dict[str, Any]) -> Any:

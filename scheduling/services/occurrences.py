@@ -19,6 +19,7 @@ finished occurrence again. Each unfinished state has a lease
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -334,17 +335,17 @@ def _advance(events: list[ScheduledEvent], *, now: datetime) -> None:
     )
 
 
-def archive_fired_beat_rows() -> int:
+def archive_fired_beat_rows(keep_going: Callable[[], bool] = lambda: True) -> int:
     """Delete the beat rows that bursts left to archive (``FiredBeatRows``); return how many.
 
-    One transaction per claimed batch. Several beats may run it at once:
-    each takes the batches the others have not locked. With nothing left,
-    one query (beat asks at every lapsed-lease sweep).
+    One transaction per claimed batch, until none is left or ``keep_going()``
+    says stop (asked before each). Several beats may run it at once: each
+    takes the batches the others have not locked. With nothing left, one query.
     """
     if not FiredBeatRows.objects.exists():
         return 0
     archived = 0
-    while True:
+    while keep_going():
         with transaction.atomic():
             pending = FiredBeatRows.objects.order_by("pk")
             if connection.features.has_select_for_update_skip_locked:
@@ -355,6 +356,7 @@ def archive_fired_beat_rows() -> int:
             _archive_fired_one_offs(batch.task_ids)
             batch.delete()
         archived += len(batch.task_ids)
+    return archived
 
 
 def _archive_fired_one_offs(task_ids: list[int]) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
-from scheduling import cancel_event, schedule_event, schedule_events
+from scheduling import cancel_event, schedule_event, schedule_events, selectors
 from scheduling.beat import EventScheduler
 from scheduling.conf import EVENT_TASK_NAME
 from scheduling.models import (
@@ -32,8 +33,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def scheduler(beat_app: Celery) -> EventScheduler:
-    return EventScheduler(app=beat_app)
+def scheduler(beat_app: Celery) -> Iterator[EventScheduler]:
+    scheduler = EventScheduler(app=beat_app)
+    yield scheduler
+    scheduler.archiver.close()  # no thread of its left deleting into the next test
 
 
 def due_now(**overrides: Any) -> ScheduledEvent:
@@ -109,7 +112,8 @@ def test_a_burst_of_several_batches_is_published_once_each_in_one_tick(
     schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(30)])
     threads = {t.name for t in threading.enumerate()}
     scheduler.tick()
-    # Exactly once each, the last batch (empty) included, and the thread is gone.
+    scheduler.archiver.join()
+    # Exactly once each, the last batch (empty) included, and the threads are gone.
     assert sorted(m["kwargs"]["event_id"] for m in published) == sorted(
         str(pk) for pk in ScheduledEvent.objects.values_list("pk", flat=True)
     )
@@ -165,6 +169,7 @@ def test_a_bursts_beat_rows_are_deleted_once_it_is_all_published(
     when = timezone.now() - timedelta(seconds=1)
     schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(25)])
     scheduler.tick()
+    scheduler.archiver.join()
 
     later = [15, 15, 15] if connection.vendor == "postgresql" else [15, 5, 0]
     assert beat_rows_at_publish == later
@@ -185,6 +190,7 @@ def test_beat_rows_a_dead_beat_left_to_delete_are_deleted_by_the_next(scheduler)
     assert FiredBeatRows.objects.count() == 1
 
     scheduler.tick()  # the next beat's first tick
+    scheduler.archiver.join()
 
     assert not PeriodicTask.objects.filter(task=EVENT_TASK_NAME).exists()
     assert not ClockedSchedule.objects.exists()
@@ -205,22 +211,96 @@ def test_a_running_beat_deletes_what_another_beat_left_at_its_next_sweep(
 
     scheduler._last_recovery = None  # its next sweep is due
     scheduler.tick()
+    scheduler.archiver.join()
 
     assert not FiredBeatRows.objects.exists()
     assert not PeriodicTask.objects.filter(task=EVENT_TASK_NAME).exists()
 
 
-def test_beat_rows_that_will_not_delete_hold_up_neither_recovery_nor_firing(
+def test_beat_goes_on_ticking_while_a_bursts_beat_rows_are_deleted(
     scheduler, published, monkeypatch
+) -> None:
+    # Deleted in beat's loop, a burst of 100,000's rows held the next tick
+    # back some 3 s; now a thread deletes them (scheduling.archive_behind).
+    when = timezone.now() - timedelta(seconds=1)
+    schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(3)])
+    occurrences.claim_due_occurrences(now=timezone.now(), limit=10, archive_later=True)
+    release = threading.Event()
+    real_archive = occurrences.archive_fired_beat_rows
+
+    def slow(keep_going: Callable[[], bool]) -> int:
+        assert release.wait(10)
+        return real_archive(keep_going)
+
+    monkeypatch.setattr(occurrences, "archive_fired_beat_rows", slow)
+    scheduler.tick()  # its first sweep finds the rows: the thread starts, and waits
+    assert scheduler.archiver.running
+    nxt = due_now(entity_id="next")
+    scheduler.tick()
+
+    assert [m["kwargs"]["event_id"] for m in published] == [str(nxt.id)]
+    assert scheduler.archiver.running
+    assert FiredBeatRows.objects.count() == 1
+    release.set()
+    scheduler.archiver.join()
+    assert not FiredBeatRows.objects.exists()
+    assert not PeriodicTask.objects.filter(task=EVENT_TASK_NAME).exists()
+
+
+def test_closing_beat_stops_the_deletes_after_the_batch_in_hand(scheduler) -> None:
+    when = timezone.now() - timedelta(seconds=1)
+    schedule_events([event_kwargs(entity_id=f"appt-{i}", scheduled_time=when) for i in range(6)])
+    for _ in range(3):  # three batches of two, left to delete
+        occurrences.claim_due_occurrences(now=timezone.now(), limit=2, archive_later=True)
+    assert FiredBeatRows.objects.count() == 3
+    asked: list[bool] = []
+    first_done = threading.Event()
+
+    def closed_after_the_first(keep_going: Callable[[], bool]) -> None:
+        def ask() -> bool:
+            if asked:  # the first batch is done: beat is closed meanwhile
+                first_done.set()
+                for _ in range(1000):
+                    if not keep_going():
+                        break
+                    time.sleep(0.01)
+            asked.append(keep_going())
+            return asked[-1]
+
+        occurrences.archive_fired_beat_rows(ask)
+
+    scheduler.archiver = type(scheduler.archiver)(closed_after_the_first)
+    assert scheduler.archiver.start()
+    assert first_done.wait(10)
+    scheduler.close()
+
+    assert asked == [True, False]
+    assert FiredBeatRows.objects.count() == 2  # left to the next beat's sweep
+    assert not scheduler.archiver.start()  # nothing starts after close
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        (occurrences, "archive_fired_beat_rows"),  # deleting them fails (in the thread)
+        (selectors, "fired_beat_rows_left"),  # looking for them fails (in the loop)
+    ],
+)
+def test_beat_rows_that_will_not_delete_hold_up_neither_recovery_nor_firing(
+    scheduler, published, monkeypatch, caplog, module, name
 ) -> None:
     from django.db import DatabaseError
 
-    def broken() -> int:
+    def broken(*args: Any) -> int:
         raise DatabaseError("a foreign key of another app refuses")
 
-    monkeypatch.setattr(occurrences, "archive_fired_beat_rows", broken)
+    # Rows a dead beat left, and a delete that fails.
+    due_now(entity_id="left")
+    occurrences.claim_due_occurrences(now=timezone.now(), limit=10, archive_later=True)
+    monkeypatch.setattr(module, name, broken)
     lost = due_now(entity_id="lost")
     scheduler.tick()
+    scheduler.archiver.join()
     # As if beat had died before publishing it: claimed, its lease lapsed.
     Occurrence.objects.filter(event=lost).update(
         status=OccurrenceStatus.CLAIMED, lease_expires_at=timezone.now() - timedelta(seconds=1)
@@ -229,9 +309,13 @@ def test_beat_rows_that_will_not_delete_hold_up_neither_recovery_nor_firing(
     scheduler._last_recovery = None
     scheduler.tick()
 
+    scheduler.archiver.join()
+
     sent = [m["kwargs"]["event_id"] for m in published]
     assert sent.count(str(lost.id)) == 2  # published again once its lease lapsed
     assert ScheduledEvent.objects.get(entity_id="new").fired_count == 1
+    assert "fired one-offs' beat rows not" in caplog.text
+    assert FiredBeatRows.objects.count() == 1  # left for a sweep that can delete them
 
 
 def test_a_publish_failing_mid_burst_leaves_the_rest_claimed_for_recovery(
