@@ -185,6 +185,14 @@ def upcoming(request: HttpRequest, key: ApiKey) -> JsonResponse:
     params = request.GET
     require_own_service(key, params, "service_id")
     errors = {name: ["unknown parameter"] for name in sorted(set(params) - UPCOMING_PARAMS)}
+    # Each once: which of two values counts would be a guess (Django reads the last).
+    errors.update(
+        {
+            name: ["given more than once; give it once"]
+            for name in sorted(set(params) & UPCOMING_PARAMS)
+            if len(params.getlist(name)) > 1
+        }
+    )
     start = query_instant(params.get("start_time"), "start_time", errors)
     end = query_instant(params.get("end_time"), "end_time", errors)
     limit = query_count(

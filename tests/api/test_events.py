@@ -131,6 +131,20 @@ class TestUpcoming:
         assert response.status_code == 200
         assert len(response.json()) == 1
 
+    @pytest.mark.parametrize("name", ["end_time", "limit", "entity_id", "timezone"])
+    def test_a_parameter_given_twice_is_400_naming_it(self, api, scheduled, unchanged, name):
+        values = {
+            "end_time": ["2026-12-03T00:00:00Z", "2026-12-09T00:00:00Z"],
+            "limit": ["1", "2"],
+            "entity_id": ["appt-1", "appt-2"],
+            "timezone": ["UTC", "Asia/Tokyo"],
+        }[name]
+        response = api.get("/api/events/upcoming", {name: values})
+
+        assert response.status_code == 400, response.content
+        assert response.json()["errors"] == {name: ["given more than once; give it once"]}
+        unchanged()
+
     @pytest.mark.parametrize(
         ("params", "field"),
         [
