@@ -340,10 +340,9 @@ def archive_fired_beat_rows(keep_going: Callable[[], bool] = lambda: True) -> in
 
     One transaction per claimed batch, until none is left or ``keep_going()``
     says stop (asked before each). Several beats may run it at once: each
-    takes the batches the others have not locked. With nothing left, one query.
+    takes the batches the others have not locked. Beat's loop asks whether
+    any are left (``selectors.fired_beat_rows_left``) before it starts this.
     """
-    if not FiredBeatRows.objects.exists():
-        return 0
     archived = 0
     while keep_going():
         with transaction.atomic():
