@@ -212,7 +212,9 @@ if _BROKER_SCHEME not in _BROKER_KINDS:
     )
 BROKER_KIND = _BROKER_KINDS[_BROKER_SCHEME]
 if BROKER_KIND == "filesystem":
-    # kombu's filesystem transport: one folder shared by every process.
+    # kombu's filesystem transport: one folder shared by every process; its
+    # exchange files bound without a race (see the module).
+    CELERY_BROKER_TRANSPORT = "scheduling.filesystem_transport:Transport"
     for folder in ("queue", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
